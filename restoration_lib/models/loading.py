@@ -1,0 +1,116 @@
+"""Reading checkpoint files safely and bringing state_dicts into the official key layout."""
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import torch
+
+from ..errors import CheckpointError
+
+# Containers under which authors nest their state_dicts, tried in this order.
+_NEST_KEYS = ("state_dict", "model_state", "params_ema", "params", "model", "net", "generator")
+
+
+def load_checkpoint_file(path: Union[str, Path]) -> Any:
+    """``torch.load`` a checkpoint with ``weights_only=True`` and turn every failure into a clear error.
+
+    DeOldify's files pickle ``slice`` objects, which are allowed through ``safe_globals``.
+
+    Raises:
+        CheckpointError: missing, empty, HTML page, truncated or otherwise unreadable file.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"{p}: no such checkpoint file")
+    size = p.stat().st_size
+    if size == 0:
+        raise CheckpointError(f"{p}: the checkpoint file is empty (0 bytes); delete it and download it again")
+    with open(p, "rb") as f:
+        head = f.read(512)
+    if head.lstrip()[:1] == b"<" or b"<html" in head.lower() or b"<!doctype" in head.lower():
+        raise CheckpointError(
+            f"{p}: this is an HTML page ({size} bytes), not a PyTorch checkpoint; the download link returned "
+            "a web page (login, quota or 'file not found'). Delete it and fetch the file again "
+            "(python -m restoration_lib weights fetch ...)"
+        )
+    is_zip = head[:4] == b"PK\x03\x04"
+    if is_zip:
+        try:
+            with zipfile.ZipFile(p) as z:
+                bad = z.testzip()
+        except zipfile.BadZipFile as e:
+            raise CheckpointError(f"{p}: the checkpoint is truncated or corrupt ({size} bytes; {e})") from e
+        if bad is not None:
+            raise CheckpointError(f"{p}: the checkpoint is corrupt (member {bad} fails its CRC check)")
+    try:
+        with torch.serialization.safe_globals([slice]):
+            return torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises RuntimeError/UnpicklingError/EOFError/... for bad files
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        hint = "truncated or corrupt" if isinstance(e, (EOFError, RuntimeError)) else "not a loadable checkpoint"
+        raise CheckpointError(f"{p}: the file is {hint} ({size} bytes; torch.load said: {msg[:300]})") from e
+
+
+def canonicalize_state_dict(obj: Any, source: str = "checkpoint") -> dict[str, torch.Tensor]:
+    """Unwrap nested containers and strip ``module.`` prefixes, keeping tensors only.
+
+    Args:
+        obj: what ``torch.load`` returned, or a state_dict.
+        source: how to name the origin in error messages.
+    """
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{source}: expected a state_dict (a mapping of names to tensors), got {type(obj).__name__}")
+    cur: Mapping[str, Any] = obj
+    for _ in range(4):
+        if any(isinstance(v, torch.Tensor) for v in cur.values()):
+            break
+        for k in _NEST_KEYS:
+            if isinstance(cur.get(k), Mapping):
+                cur = cur[k]
+                break
+        else:
+            break
+    sd = {str(k): v for k, v in cur.items() if isinstance(v, torch.Tensor)}
+    if not sd:
+        raise CheckpointError(
+            f"{source}: holds no tensors at its top level or under {', '.join(_NEST_KEYS)}; "
+            f"top-level keys: {sorted(map(str, obj))[:10]}"
+        )
+    if all(k.startswith("module.") for k in sd):
+        sd = {k[len("module."):]: v for k, v in sd.items()}
+    return sd
+
+
+def describe_mismatch(
+    source: str,
+    name: str,
+    want: Mapping[str, tuple[int, ...]],
+    got: Mapping[str, tuple[int, ...]],
+    guess: Optional[str] = None,
+    limit: int = 8,
+) -> str:
+    """A readable account of how a state_dict differs from what network ``name`` expects."""
+    missing = sorted(set(want) - set(got))
+    unexpected = sorted(set(got) - set(want))
+    misshaped = sorted(k for k in set(want) & set(got) if tuple(want[k]) != tuple(got[k]))
+
+    def show(keys: list[str], fmt=str) -> str:
+        more = f" ... and {len(keys) - limit} more" if len(keys) > limit else ""
+        return ", ".join(fmt(k) for k in keys[:limit]) + more
+
+    lines = [f"{source} does not fit network {name!r}:"]
+    if missing:
+        lines.append(f"  {len(missing)} missing keys: {show(missing)}")
+    if unexpected:
+        lines.append(f"  {len(unexpected)} unexpected keys: {show(unexpected)}")
+    if misshaped:
+        lines.append(
+            f"  {len(misshaped)} misshaped keys: "
+            + show(misshaped, lambda k: f"{k} (expected {list(want[k])}, got {list(got[k])})")
+        )
+    if guess:
+        lines.append(f"  It looks like a checkpoint of {guess!r}: load it with models.load({guess!r}, ...).")
+    return "\n".join(lines)
