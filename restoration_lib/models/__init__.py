@@ -28,6 +28,7 @@ __all__ = ["ModelSpec", "SizeRequirements", "load", "names", "get_spec", "build"
 _ARCH_MODULES = (
     "restoration_lib.archs.deoldify",
     "restoration_lib.archs.bopbtl",
+    "restoration_lib.archs.bopbtl_face",
     "restoration_lib.archs.rife",
     "restoration_lib.archs.rife4x",
     "restoration_lib.archs.superslomo",
