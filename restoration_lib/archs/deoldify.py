@@ -283,13 +283,6 @@ class ChannelAffine(nn.Module):
         return torch.addcmul(self.shift, x, self.scale, out=x)
 
 
-class Blur(nn.Module):
-    """Replication-pad one row/column at the top/left, then a 2×2 mean with stride 1 (size is kept)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.avg_pool2d(F.pad(x, (1, 0, 1, 0), mode="replicate"), 2, stride=1)
-
-
 class ShuffleUp(nn.Module):
     """×2 upsampling: 1×1 conv (spectral norm, then BN; or weight norm) → ReLU → pixel shuffle → blur."""
 
@@ -299,10 +292,28 @@ class ShuffleUp(nn.Module):
             self.conv = nn.Sequential(WeightNormConv(c_in, c_out * 4, 1))
         else:
             self.conv = nn.Sequential(SpectralNormConv(c_in, c_out * 4, 1), nn.BatchNorm2d(c_out * 4))
-        self.blur = Blur()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.blur(F.pixel_shuffle(F.relu(self.conv(x), inplace=True), 2))
+        return shuffle_blur(F.relu(self.conv(x), inplace=True))
+
+
+def shuffle_blur(z: torch.Tensor) -> torch.Tensor:
+    """``avg_pool2x2(replication_pad_top_left(pixel_shuffle(z, 2)))`` with one copy instead of three.
+
+    The shuffled image is written straight into a buffer one row and column larger (NHWC), whose first row and
+    column then repeat the next ones; the 2×2 mean of that is the blur. Same values, same summation order.
+
+    Shapes: (N, 4C, h, w) → (N, C, 2h, 2w), channels-last.
+    """
+    n, c4, h, w = z.shape
+    c = c4 // 4
+    buf = z.new_empty(n, 2 * h + 1, 2 * w + 1, c)
+    # pixel shuffle: out[c, 2i + a, 2j + b] = z[4c + 2a + b, i, j]
+    shuffled = z.permute(0, 2, 3, 1).reshape(n, h, w, c, 2, 2).permute(0, 1, 4, 2, 5, 3)
+    buf[:, 1:, 1:].view(n, h, 2, w, 2, c).copy_(shuffled)
+    buf[:, 0, 1:] = buf[:, 1, 1:]
+    buf[:, :, 0] = buf[:, :, 1]
+    return F.avg_pool2d(buf.permute(0, 3, 1, 2), 2, stride=1)
 
 
 def _merge(up: torch.Tensor, skip_bn: torch.Tensor) -> torch.Tensor:
