@@ -341,15 +341,23 @@ class FaceEnhancer:
         crop = _as_rgb_uint8(crop, "crop")
         if crop.shape[:2] != (self.size, self.size):
             crop = np.asarray(Image.fromarray(crop).resize((self.size, self.size), Image.BICUBIC))
-        t = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float().div(255)
+        t = torch.from_numpy(np.array(crop, dtype=np.uint8)).permute(2, 0, 1).float().div(255)
         return t.sub(0.5).div(0.5)
 
     @torch.no_grad()
-    def enhance(self, crops: Sequence[np.ndarray], batch_size: int = 1, progress: bool = False) -> list[np.ndarray]:
+    def enhance(self, crops: Sequence[np.ndarray], batch_size: int = 1, progress: bool = False,
+                raw: bool = False) -> list[np.ndarray]:
         """Enhance several crops, ``batch_size`` at a time (batch items are independent: eval batch norm).
 
+        Args:
+            crops: ``(H, W, 3)`` uint8 RGB aligned faces.
+            batch_size: faces per forward pass.
+            progress: show a progress bar.
+            raw: return the float tensors the official script hands to ``save_image`` instead of 8-bit
+                crops: ``(3, size, size)`` float32 ``(g + 1) / 2`` (about [0, 1]), unclamped.
+
         Returns:
-            ``(size, size, 3)`` uint8 RGB crops, in order.
+            ``(size, size, 3)`` uint8 RGB crops (or the raw float arrays), in order.
         """
         from tqdm.auto import tqdm  # noqa: PLC0415
 
@@ -359,9 +367,12 @@ class FaceEnhancer:
         starts = range(0, len(crops), batch_size)
         for i in tqdm(starts, desc="faces", disable=not progress or len(crops) <= 1):
             x = torch.stack([self._to_tensor(c) for c in crops[i:i + batch_size]])
-            g = self.net(x.to(device=self.device, dtype=self.dtype)).float().cpu()
-            # torchvision.utils.save_image((g + 1) / 2): x*255 + 0.5, clamp, truncate.
-            u8 = ((g + 1) / 2).mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
+            g = (self.net(x.to(device=self.device, dtype=self.dtype)).float().cpu() + 1) / 2
+            if raw:
+                out.extend(g.numpy())
+                continue
+            # torchvision.utils.save_image: x*255 + 0.5, clamp to [0, 255], truncate to uint8.
+            u8 = g.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
             out.extend(u8.permute(0, 2, 3, 1).contiguous().numpy())
         return out
 
