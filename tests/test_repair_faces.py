@@ -59,7 +59,7 @@ def face_nets(face_state_dicts):
 def landmarks():
     pytest.importorskip("dlib", reason="dlib is not installed (pip install dlib-bin)")
     try:
-        return F.landmarks_path()
+        return F.locate_landmarks_model()
     except MissingWeightsError as e:
         pytest.skip(f"the 68-landmark model is not available here: {str(e)[:200]}")
 
@@ -232,7 +232,7 @@ def test_detect_no_face_and_input_checks(landmarks):
     with pytest.raises(ValueError, match="256"):
         F.detect_and_align(blank, size=300, landmarks_path=landmarks)
     with pytest.raises(MissingWeightsError, match="weights fetch dlib-landmarks-68"):
-        F.landmarks_path("/nonexistent/shape_predictor_68_face_landmarks.dat")
+        F.locate_landmarks_model("/nonexistent/shape_predictor_68_face_landmarks.dat")
 
 
 # ---------------------------------------------------------------------------------- stage 6: enhancement

@@ -196,25 +196,17 @@ def _fold_spectral(net: nn.Module) -> nn.Module:
     return net.to(memory_format=torch.channels_last)
 
 
-SPECS = [
-    ModelSpec(
-        name="bopbtl-face-256",
-        build=lambda: SPADEGenerator(256),
-        description="BOPBTL face enhancement, SPADE generator for 256×256 aligned faces (Setting_9_epoch_100; 92 M params)",
+def _spec(size: int, checkpoint: str, params: str) -> ModelSpec:
+    return ModelSpec(
+        name=f"bopbtl-face-{size}",
+        build=lambda: SPADEGenerator(size),
+        description=f"BOPBTL face enhancement, SPADE generator for {size}×{size} aligned faces ({checkpoint}; {params})",
         weights_id="bopbtl-face",
         prepare=fill_batchnorm_counters,
         finalize=_fold_spectral,
-        size=SizeRequirements(minimum=256, multiple_of=256, square=True),
+        size=SizeRequirements(minimum=size, multiple_of=size, square=True),
         tiling="internal",
-    ),
-    ModelSpec(
-        name="bopbtl-face-512",
-        build=lambda: SPADEGenerator(512),
-        description="BOPBTL face enhancement, SPADE generator for 512×512 aligned faces (FaceSR_512, HR mode; 92 M params)",
-        weights_id="bopbtl-face",
-        prepare=fill_batchnorm_counters,
-        finalize=_fold_spectral,
-        size=SizeRequirements(minimum=512, multiple_of=512, square=True),
-        tiling="internal",
-    ),
-]
+    )
+
+
+SPECS = [_spec(256, "Setting_9_epoch_100", "92 M params"), _spec(512, "FaceSR_512, HR mode", "92 M params")]

@@ -29,6 +29,8 @@ from typing import Literal, Optional
 
 import numpy as np
 
+from ._arrays import as_rgb_uint8
+
 __all__ = [
     "ScratchDetectorSettings",
     "detect_scratches_classical",
@@ -41,19 +43,7 @@ __all__ = [
 
 
 def _check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
-    if not isinstance(image, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array (H, W, 3) uint8 RGB; got {type(image).__name__}")
-    if image.dtype != np.uint8:
-        raise ValueError(f"{name} must be uint8 (0..255); got dtype {image.dtype}")
-    if image.ndim == 2:
-        image = image[:, :, None]
-    if image.ndim != 3 or image.shape[2] not in (1, 3):
-        raise ValueError(f"{name} must have shape (H, W, 3) (RGB) or (H, W) (gray); got {image.shape}")
-    if image.shape[0] < 8 or image.shape[1] < 8:
-        raise ValueError(f"{name} must be at least 8x8 pixels; got {image.shape[1]}x{image.shape[0]}")
-    if image.shape[2] == 1:
-        image = np.repeat(image, 3, axis=2)
-    return np.ascontiguousarray(image)
+    return as_rgb_uint8(image, name, min_side=8)
 
 
 def _is_gray(image: np.ndarray) -> bool:
@@ -84,6 +74,8 @@ class ScratchDetectorSettings:
         max_asymmetry: a scratch crosses the picture, so the photo looks alike on its two sides: the median
             over a line of |left side − right side| / line contrast must stay below this (thin highlights
             along the edges of objects fail it).
+        short_contrast: a line half as long as ``min_length`` is kept when its peak reaches this many seed
+            thresholds and its asymmetry is below half of ``max_asymmetry``.
         bright, dark: look for bright (emulsion scraped off) and/or dark scratches.
         grow: dilation radius (px) of the final mask, to cover the scratches' soft edges.
     """
@@ -95,10 +87,11 @@ class ScratchDetectorSettings:
     floor: float = 14.0
     strong: float = 160.0
     dust_max_area: float = 40.0
-    dust_contrast: float = 1.6
+    dust_contrast: float = 2.5
     dust_spacing: float = 24.0
     dust_max_neighbours: int = 2
     max_asymmetry: float = 0.6
+    short_contrast: float = 2.0
     bright: bool = True
     dark: bool = True
     grow: int = 1
@@ -140,8 +133,8 @@ def _asymmetry(gray: np.ndarray, resp: np.ndarray, offset: float) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     nx = (np.cos(theta) * offset).astype(np.float32)
     ny = (np.sin(theta) * offset).astype(np.float32)
-    one = cv2.remap(gray, xx + nx, yy + ny, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    other = cv2.remap(gray, xx - nx, yy - ny, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    one = cv2.remap(gray, xx + nx, yy + ny, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    other = cv2.remap(gray, xx - nx, yy - ny, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return np.abs(one - other) / np.maximum(resp, 1.0)
 
 
@@ -172,7 +165,10 @@ def _thin_components(cand: np.ndarray, ratio: np.ndarray, asym: np.ndarray, s: S
 
     asym_med = np.zeros(n)
     asym_med[1:] = ndimage.median(asym, labels=labels, index=np.arange(1, n))
-    line = (length >= min_len) & (width <= max_w) & (extent >= min_len) & (asym_med <= s.max_asymmetry)
+    thin = (width <= max_w) & (asym_med <= s.max_asymmetry)
+    line = thin & (length >= min_len) & (extent >= min_len)
+    # short pieces of a crack are kept when they are stark and clean (both sides alike)
+    line |= thin & (length >= 0.5 * min_len) & (peak >= s.short_contrast) & (asym_med <= 0.5 * s.max_asymmetry)
     dust = (area <= s.dust_max_area * wscale * wscale) & (peak >= s.dust_contrast) & (np.maximum(bw, bh) <= 3 * max_w + 2)
     dust[0] = False
     if dust.any():

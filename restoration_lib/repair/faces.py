@@ -46,6 +46,7 @@ from torch import nn
 
 from ..device import DeviceLike, pick_device, resolve_dtype
 from ..errors import MissingWeightsError
+from ._arrays import as_rgb_uint8
 from ._checkpoints import find_weights, read_published_checkpoint
 
 __all__ = [
@@ -54,7 +55,7 @@ __all__ = [
     "detect_faces",
     "align_face",
     "face_transform",
-    "landmarks_path",
+    "locate_landmarks_model",
     "FaceEnhancer",
     "blend_faces",
     "match_histograms_official",
@@ -75,21 +76,6 @@ def _check_sizes(size: int) -> int:
     if size not in (256, 512):
         raise ValueError(f"size must be 256 (standard) or 512 (HR mode); got {size!r}")
     return int(size)
-
-
-def _as_rgb_uint8(image: Any, name: str = "image") -> np.ndarray:
-    """Validate an (H, W, 3) uint8 RGB array (grayscale (H, W) / (H, W, 1) is expanded to 3 channels)."""
-    if not isinstance(image, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array (H, W, 3) uint8 RGB; got {type(image).__name__}")
-    if image.dtype != np.uint8:
-        raise ValueError(f"{name} must be uint8 (0..255); got dtype {image.dtype}")
-    if image.ndim == 2:
-        image = image[:, :, None]
-    if image.ndim != 3 or image.shape[2] not in (1, 3) or image.shape[0] < 1 or image.shape[1] < 1:
-        raise ValueError(f"{name} must have shape (H, W, 3) (RGB) or (H, W) (gray); got {image.shape}")
-    if image.shape[2] == 1:
-        image = np.repeat(image, 3, axis=2)
-    return np.ascontiguousarray(image)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -132,7 +118,7 @@ def _import_dlib():
     return dlib
 
 
-def landmarks_path(path: Union[str, Path, None] = None, weights_dir: Union[str, Path, None] = None) -> Path:
+def locate_landmarks_model(path: Union[str, Path, None] = None, weights_dir: Union[str, Path, None] = None) -> Path:
     """Locate ``shape_predictor_68_face_landmarks.dat``.
 
     Looks at ``path`` if given, then asks the weights manager (id ``dlib-landmarks-68``), then the installed
@@ -154,7 +140,7 @@ def landmarks_path(path: Union[str, Path, None] = None, weights_dir: Union[str, 
     looked: list[str] = []
     try:
         return find_weights(LANDMARKS_ID, weights_dir)
-    except MissingWeightsError as e:
+    except (MissingWeightsError, KeyError, ValueError) as e:  # not fetched (or an older weights registry)
         looked.append(str(e).splitlines()[0])
     spec = importlib.util.find_spec("face_recognition_models")  # finding it does not import it
     if spec is not None and spec.submodule_search_locations:
@@ -218,15 +204,15 @@ def face_transform(points5: np.ndarray, size: int = 256):
     return tform
 
 
-def detect_faces(image_rgb_uint8: np.ndarray, landmarks_path_: Union[str, Path, None] = None,
+def detect_faces(image_rgb_uint8: np.ndarray, landmarks_path: Union[str, Path, None] = None,
                  weights_dir: Union[str, Path, None] = None) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
     """dlib HOG detection (no upsampling) and 68 landmarks per face, in detector order.
 
     Returns:
         ``[(box (l, t, r, b), landmarks (68, 2) int64), ...]``.
     """
-    image = _as_rgb_uint8(image_rgb_uint8)
-    predictor = _predictor(str(landmarks_path(landmarks_path_, weights_dir)))
+    image = as_rgb_uint8(image_rgb_uint8)
+    predictor = _predictor(str(locate_landmarks_model(landmarks_path, weights_dir)))
     out = []
     for rect in _detector()(image):
         shape = predictor(image, rect)
@@ -244,7 +230,7 @@ def align_face(image_rgb_uint8: np.ndarray, landmarks: np.ndarray, size: int = 2
     from skimage import img_as_ubyte  # noqa: PLC0415
     from skimage.transform import warp  # noqa: PLC0415
 
-    image = _as_rgb_uint8(image_rgb_uint8)
+    image = as_rgb_uint8(image_rgb_uint8)
     size = _check_sizes(size)
     landmarks = np.asarray(landmarks, dtype=np.int64)
     if landmarks.shape != (68, 2):
@@ -279,7 +265,7 @@ def detect_and_align(image_rgb_uint8: np.ndarray, size: int = 256, landmarks_pat
         MissingWeightsError: the landmark model is not found.
     """
     size = _check_sizes(size)
-    image = _as_rgb_uint8(image_rgb_uint8)
+    image = as_rgb_uint8(image_rgb_uint8)
     faces = []
     for box, lm in detect_faces(image, landmarks_path, weights_dir):
         face = align_face(image, lm, size, box)
@@ -338,7 +324,7 @@ class FaceEnhancer:
     def _to_tensor(self, crop: np.ndarray) -> torch.Tensor:
         from PIL import Image  # noqa: PLC0415
 
-        crop = _as_rgb_uint8(crop, "crop")
+        crop = as_rgb_uint8(crop, "crop")
         if crop.shape[:2] != (self.size, self.size):
             crop = np.asarray(Image.fromarray(crop).resize((self.size, self.size), Image.BICUBIC))
         t = torch.from_numpy(np.array(crop, dtype=np.uint8)).permute(2, 0, 1).float().div(255)
@@ -439,7 +425,7 @@ def blend_faces(image_rgb_uint8: np.ndarray, faces: Sequence[AlignedFace], enhan
     import cv2  # noqa: PLC0415
     from skimage.transform import warp  # noqa: PLC0415
 
-    image = _as_rgb_uint8(image_rgb_uint8)
+    image = as_rgb_uint8(image_rgb_uint8)
     if len(faces) != len(enhanced_crops):
         raise ValueError(f"got {len(faces)} faces but {len(enhanced_crops)} enhanced crops")
     if not faces:
@@ -449,7 +435,7 @@ def blend_faces(image_rgb_uint8: np.ndarray, faces: Sequence[AlignedFace], enhan
     ones = np.ones((h, w, 3), dtype=np.uint8)
     for k, (face, crop) in enumerate(zip(faces, enhanced_crops)):
         s = int(face.size)
-        crop = _as_rgb_uint8(crop, f"enhanced_crops[{k}]")
+        crop = as_rgb_uint8(crop, f"enhanced_crops[{k}]")
         if crop.shape[:2] != (s, s):
             raise ValueError(f"enhanced_crops[{k}] must be {s}x{s}x3; got {crop.shape}")
         m = np.asarray(face.crop_to_image, dtype=np.float64)
