@@ -98,9 +98,9 @@ def test_model_cases(bop, face_nets):
 
 
 def _tiny_net(size: int = 256) -> SPADEGenerator:
-    """A narrow (ngf=8) generator with converged spectral vectors, so activations stay bounded."""
+    """A narrow (ngf=8, nhidden=8) generator with converged spectral vectors, so activations stay bounded."""
     torch.manual_seed(0)
-    net = SPADEGenerator(size, ngf=8).eval()
+    net = SPADEGenerator(size, ngf=8, nhidden=8).eval()
     with torch.no_grad():
         for m in net.modules():
             if hasattr(m, "fold"):

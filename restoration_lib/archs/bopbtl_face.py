@@ -97,7 +97,7 @@ class SPADE(nn.Module):
 class SPADEResnetBlock(nn.Module):
     """Residual block: two SPADE → leaky ReLU → spectral conv stages; a learned 1×1 shortcut when fin != fout."""
 
-    def __init__(self, fin: int, fout: int):
+    def __init__(self, fin: int, fout: int, nhidden: int = 128):
         super().__init__()
         self.learned_shortcut = fin != fout
         fmiddle = min(fin, fout)
@@ -105,10 +105,10 @@ class SPADEResnetBlock(nn.Module):
         self.conv_1 = SpectralConv2d(fmiddle, fout, 3, padding=1)
         if self.learned_shortcut:
             self.conv_s = SpectralConv2d(fin, fout, 1, bias=False)
-        self.norm_0 = SPADE(fin)
-        self.norm_1 = SPADE(fmiddle)
+        self.norm_0 = SPADE(fin, nhidden)
+        self.norm_1 = SPADE(fmiddle, nhidden)
         if self.learned_shortcut:
-            self.norm_s = SPADE(fin)
+            self.norm_s = SPADE(fin, nhidden)
 
     def forward(self, x: torch.Tensor, face: torch.Tensor) -> torch.Tensor:
         x_s = self.conv_s(self.norm_s(x, face)) if self.learned_shortcut else x
@@ -124,6 +124,7 @@ class SPADEGenerator(nn.Module):
         size: the crop size the checkpoint was trained for (``load_size``): 256 (``Setting_9_epoch_100``) or
             512 (``FaceSR_512``). The head starts from the face resized to ``size/32`` a side.
         ngf: base width (64 in both published checkpoints).
+        nhidden: width of the SPADE conditioning branches (128 in both; smaller values are for tests).
 
     Shape:
         - Input: ``(N, 3, H, W)`` degraded faces in ``[-1, 1]``; H = W = ``size`` is what the network was
@@ -131,7 +132,7 @@ class SPADEGenerator(nn.Module):
         - Output: ``(N, 3, size, size)`` in ``[-1, 1]`` (tanh).
     """
 
-    def __init__(self, size: int = 256, ngf: int = 64):
+    def __init__(self, size: int = 256, ngf: int = 64, nhidden: int = 128):
         super().__init__()
         if size % 32 != 0 or size < 32:
             raise ValueError(f"size must be a positive multiple of 32 (256 or 512 for the published nets); got {size}")
@@ -139,13 +140,13 @@ class SPADEGenerator(nn.Module):
         self.sw = self.sh = size // 32
         nf = ngf
         self.fc = nn.Conv2d(3, 16 * nf, 3, padding=1)
-        self.head_0 = SPADEResnetBlock(16 * nf, 16 * nf)
-        self.G_middle_0 = SPADEResnetBlock(16 * nf, 16 * nf)
-        self.G_middle_1 = SPADEResnetBlock(16 * nf, 16 * nf)
-        self.up_0 = SPADEResnetBlock(16 * nf, 8 * nf)
-        self.up_1 = SPADEResnetBlock(8 * nf, 4 * nf)
-        self.up_2 = SPADEResnetBlock(4 * nf, 2 * nf)
-        self.up_3 = SPADEResnetBlock(2 * nf, 1 * nf)
+        self.head_0 = SPADEResnetBlock(16 * nf, 16 * nf, nhidden)
+        self.G_middle_0 = SPADEResnetBlock(16 * nf, 16 * nf, nhidden)
+        self.G_middle_1 = SPADEResnetBlock(16 * nf, 16 * nf, nhidden)
+        self.up_0 = SPADEResnetBlock(16 * nf, 8 * nf, nhidden)
+        self.up_1 = SPADEResnetBlock(8 * nf, 4 * nf, nhidden)
+        self.up_2 = SPADEResnetBlock(4 * nf, 2 * nf, nhidden)
+        self.up_3 = SPADEResnetBlock(2 * nf, 1 * nf, nhidden)
         self.conv_img = nn.Conv2d(nf, 3, 3, padding=1)
 
     def forward(self, face: torch.Tensor) -> torch.Tensor:

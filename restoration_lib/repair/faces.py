@@ -331,7 +331,7 @@ class FaceEnhancer:
         return t.sub(0.5).div(0.5)
 
     @torch.no_grad()
-    def enhance(self, crops: Sequence[np.ndarray], batch_size: int = 1, progress: bool = False,
+    def enhance(self, crops: Sequence[np.ndarray], batch_size: int = 1, progress: bool = True,
                 raw: bool = False) -> list[np.ndarray]:
         """Enhance several crops, ``batch_size`` at a time (batch items are independent: eval batch norm).
 
@@ -372,7 +372,7 @@ class FaceEnhancer:
         Returns:
             ``(size, size, 3)`` uint8 RGB enhanced face.
         """
-        return self.enhance([crop], batch_size=1)[0]
+        return self.enhance([crop], batch_size=1, progress=False)[0]
 
 
 # --------------------------------------------------------------------------------------------------------
