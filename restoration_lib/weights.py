@@ -79,6 +79,7 @@ _VERIFY_CMD = "python -m restoration_lib weights verify"
 _TIMEOUT = (20.0, 60.0)  # requests (connect, read) timeouts in seconds
 _ATTEMPTS_PER_SOURCE = 3  # a dropped connection is resumed while each attempt makes progress
 _CHUNK = 1 << 20
+_READ_CHUNK = 1 << 16  # network reads: a dropped connection loses at most this much
 _PIP_TIMEOUT_S = 1800
 _USER_AGENT = "restoration-lib-weights/1 (+python-requests)"
 
@@ -704,26 +705,24 @@ def _http_download(session: Any, url: str, part: Path, expected_size: Optional[i
                     "size", f"the server announces {total:,} bytes, expected {expected_size:,} (a different file)"
                 )
             written = 0
+            out: Optional[IO[bytes]] = None
             try:
-                with open(part, mode) as out, _progress_bar(total, offset, desc, progress) as bar:
-                    head_checked = offset > 0
-                    for chunk in resp.iter_content(_CHUNK):
+                with _progress_bar(total, offset, desc, progress) as bar:
+                    for chunk in resp.iter_content(_READ_CHUNK):
                         if not chunk:
                             continue
-                        if not head_checked:
-                            head_checked = True
-                            if chunk.lstrip()[:1] == b"<":
+                        if out is None:  # open (and, on a restart, truncate) only once bytes arrive
+                            if offset == 0 and chunk.lstrip()[:1] == b"<":
                                 raise _SourceFailure(
                                     "html", "the server sent an HTML/XML page (body starts with '<'), not the checkpoint"
                                 )
+                            out = open(part, mode)
                         out.write(chunk)
                         written += len(chunk)
                         bar.update(len(chunk))
-                    out.flush()
-                    os.fsync(out.fileno())
-            except _SourceFailure:
-                part.unlink(missing_ok=True)
-                raise
+                    if out is not None:
+                        out.flush()
+                        os.fsync(out.fileno())
             except requests.exceptions.RequestException as e:
                 got = offset + written
                 last = _SourceFailure(
@@ -734,6 +733,9 @@ def _http_download(session: Any, url: str, part: Path, expected_size: Optional[i
                 if written > 0:
                     continue  # progress was made: resume with a Range request
                 raise last from e
+            finally:
+                if out is not None:
+                    out.close()
         got = part.stat().st_size
         want = expected_size if expected_size is not None else total
         if want is not None and got < want:
