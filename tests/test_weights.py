@@ -196,6 +196,14 @@ def one_file(tmp_path, urls, data=None, *, size=True, sha=True, file="model.pth"
     return write_registry(tmp_path / "registry.toml", {wid: fields})
 
 
+def _put_partial(reg, wdir, content: bytes) -> Path:
+    """Leave ``content`` as the partial download ``model.pth.part`` of the one-file registry ``reg``."""
+    part = weights.path_for("test-model", wdir, entries=reg).with_name("model.pth.part")
+    part.parent.mkdir(parents=True)
+    part.write_bytes(content)
+    return part
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -326,9 +334,7 @@ def test_resume_sends_a_range_request_and_transfers_only_the_rest(server, tmp_pa
     data = _payload(500_000, seed=1)
     reg = one_file(tmp_path, [server.add("/b.pth", data)], data)
     wdir = tmp_path / "w"
-    part = weights.path_for("test-model", wdir, entries=reg).with_name("model.pth.part")
-    part.parent.mkdir(parents=True)
-    part.write_bytes(data[:200_000])
+    part = _put_partial(reg, wdir, data[:200_000])
     [path] = weights.fetch(["test-model"], wdir, progress=False, entries=reg)
     assert path.read_bytes() == data and not part.exists()
     [req] = server.requests_for("/b.pth")
@@ -340,9 +346,7 @@ def test_server_ignoring_range_restarts_cleanly(server, tmp_path):
     data = _payload(200_000, seed=2)
     reg = one_file(tmp_path, [server.add("/c.pth", data, mode="ignore-range")], data)
     wdir = tmp_path / "w"
-    part = weights.path_for("test-model", wdir, entries=reg).with_name("model.pth.part")
-    part.parent.mkdir(parents=True)
-    part.write_bytes(data[:50_000])
+    part = _put_partial(reg, wdir, data[:50_000])
     [path] = weights.fetch(["test-model"], wdir, progress=False, entries=reg)
     assert path.read_bytes() == data  # not the first 50 kB twice
     [req] = server.requests_for("/c.pth")
@@ -353,9 +357,7 @@ def test_stale_partial_of_another_file_is_discarded(server, tmp_path):
     data = _payload(100_000, seed=3)
     reg = one_file(tmp_path, [server.add("/d.pth", data)], data)
     wdir = tmp_path / "w"
-    part = weights.path_for("test-model", wdir, entries=reg).with_name("model.pth.part")
-    part.parent.mkdir(parents=True)
-    part.write_bytes(b"\x80" + b"x" * 39_999)  # not a prefix of the file
+    _put_partial(reg, wdir, b"\x80" + b"x" * 39_999)  # not a prefix of the file
     [path] = weights.fetch(["test-model"], wdir, progress=False, entries=reg)
     assert path.read_bytes() == data
     assert [r["range"] for r in server.requests_for("/d.pth")] == ["bytes=40000-", None]
