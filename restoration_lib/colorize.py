@@ -22,6 +22,7 @@ returning the gray input.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import math
 import os
@@ -40,6 +41,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from . import models
 from .archs.deoldify import IMAGENET_MEAN, IMAGENET_STD, DeOldifyGenerator, finalize, use_winograd
+from .archs.winograd import WinogradConv3x3
 from .device import DeviceLike, pick_device, resolve_dtype
 from .errors import ImageWriteError, RestorationError, VideoError
 from .io import LoadedImage, atomic_path, read_image, write_image
@@ -148,34 +150,54 @@ def add_watermark(rgb: np.ndarray, text: str = "DeOldify") -> np.ndarray:
 
 
 class _LiveBytes(TorchDispatchMode):
-    """Tracks the bytes of tensors alive during a (meta-device) forward pass, and their peak."""
+    """Tracks the bytes of the storages that ops allocate during a (meta-device) forward pass, and their peak.
+
+    A storage counts from the op that allocates it until the last tensor using it (views included) is freed.
+    Outputs of view ops and in-place/``out=`` ops alias an existing storage and allocate nothing.
+    """
 
     def __init__(self):
         super().__init__()
         self.live = 0
         self.peak = 0
+        self._storages: dict[int, list[int]] = {}  # storage id → [bytes, tensors alive]
 
-    def _release(self, n: int) -> None:
-        self.live -= n
+    def _release(self, key: int) -> None:
+        entry = self._storages[key]
+        entry[1] -= 1
+        if entry[1] == 0:
+            self.live -= entry[0]
+            del self._storages[key]
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         for t in out if isinstance(out, (tuple, list)) else (out,):
-            if isinstance(t, torch.Tensor) and t._base is None and not getattr(t, "_counted", False):
-                n = t.untyped_storage().nbytes()
-                self.live += n
+            if not isinstance(t, torch.Tensor) or getattr(t, "_tracked", False):
+                continue
+            key = t.untyped_storage()._cdata
+            if key not in self._storages:
+                if func.is_view:
+                    continue  # a view of a parameter or of the input: not an activation
+                self._storages[key] = [t.untyped_storage().nbytes(), 0]
+                self.live += self._storages[key][0]
                 self.peak = max(self.peak, self.live)
-                t._counted = True
-                weakref.finalize(t, self._release, n)
+            self._storages[key][1] += 1
+            t._tracked = True
+            weakref.finalize(t, self._release, key)
         return out
 
 
-_META_NETS: dict[tuple[str, float, torch.dtype], nn.Module] = {}
+_META_NETS: dict[tuple, nn.Module] = {}
 _ESTIMATES: dict[tuple, int] = {}
 
 
 def estimate_activation_bytes(
-    variant: str, nf_factor: float, size: int, batch: int = 1, dtype: torch.dtype = torch.float32
+    variant: str,
+    nf_factor: float,
+    size: int,
+    batch: int = 1,
+    dtype: torch.dtype = torch.float32,
+    winograd: bool = False,
 ) -> int:
     """Peak bytes of the activations of one forward pass, measured on the meta device (no compute, no memory).
 
@@ -185,14 +207,17 @@ def estimate_activation_bytes(
         size: side of the square input.
         batch: images per forward pass.
         dtype: activation dtype.
+        winograd: the decoder uses Winograd convolutions (fast mode on CPU), with their temporary buffers.
     """
-    key = (variant, float(nf_factor), int(size), int(batch), dtype)
+    key = (variant, float(nf_factor), int(size), int(batch), dtype, winograd)
     if key not in _ESTIMATES:
-        net_key = (variant, float(nf_factor), dtype)
+        net_key = (variant, float(nf_factor), dtype, winograd)
         if net_key not in _META_NETS:
             with torch.device("meta"):
-                net = DeOldifyGenerator(variant, nf_factor)
-            _META_NETS[net_key] = finalize(net).eval().to(dtype)
+                net = finalize(DeOldifyGenerator(variant, nf_factor))
+                if winograd:
+                    use_winograd(net)
+            _META_NETS[net_key] = net.eval().to(dtype)
         x = torch.empty(batch, 3, size, size, device="meta", dtype=dtype)
         counter = _LiveBytes()
         with torch.inference_mode(), counter:
@@ -334,7 +359,10 @@ class Colorizer:
         net = self.net
         if not isinstance(net, DeOldifyGenerator):
             return None
-        act = estimate_activation_bytes(net.variant, net.nf_factor, RENDER_BASE * render_factor, batch, self.dtype)
+        winograd = any(isinstance(m, WinogradConv3x3) for m in net.modules())
+        act = estimate_activation_bytes(
+            net.variant, net.nf_factor, RENDER_BASE * render_factor, batch, self.dtype, winograd=winograd
+        )
         return int(act * _MEMORY_MARGIN)
 
     def fit_render_factor(self, render_factor: int, batch: int = 1) -> int:
@@ -366,11 +394,23 @@ class Colorizer:
     # -- the model step -------------------------------------------------------------------------------------
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device, self.dtype)
+        xd = x.to(self.device, self.dtype)
         if self.device.type == "cpu":
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            return self.net(x)
+            xd = xd.contiguous(memory_format=torch.channels_last)
+        # exact mode on CUDA: no TF32 convolutions (they would round inputs to 10 mantissa bits)
+        exact_cuda = self.device.type == "cuda" and self.dtype == torch.float32
+        flags = torch.backends.cudnn.flags(enabled=True, allow_tf32=False) if exact_cuda else contextlib.nullcontext()
+        with torch.inference_mode(), flags:
+            y = self.net(xd)
+            if self.dtype == torch.float16 and not bool(torch.isfinite(y).all()):
+                warnings.warn(
+                    "float16 overflowed in this network (non-finite outputs); this Colorizer now runs in float32",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+                self.net, self.dtype = self.net.float(), torch.float32
+                y = self.net(x.to(self.device, torch.float32))
+        return y
 
     def model_squares(self, rgbs: Sequence[np.ndarray], render_factor: int) -> tuple[np.ndarray, int]:
         """Steps 2–6 for a batch of images: (N, S, S, 3) uint8 model colours and the render factor used.
@@ -470,10 +510,6 @@ class Colorizer:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Writing results
-
-
-# ----------------------------------------------------------------------------------------------------------------
 # Compatibility with the original's entry points
 
 
@@ -531,11 +567,14 @@ class ImageColorizer:
                 ax.axis("off")
                 if display_render_factor and title == "colorized":
                     ax.text(10, 10, f"render_factor: {rf}", color="white", backgroundcolor="black", va="top")
-            if _in_notebook():
-                plt.show()
+            _show_in_notebook(fig)
         finally:
             plt.close(fig)
         out = out_dir / path.name
+        if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"):
+            out = out.with_suffix(".png")
+        if out.resolve() == path.resolve():  # results_dir is the input's folder: never replace the input
+            out = out.with_name(f"{out.stem}_colorized{out.suffix}")
         arr = np.asarray(result)
         write_image(out, arr[..., :3], alpha=arr[..., 3] if arr.shape[2] == 4 else None, protect=(path,))
         return out
@@ -546,10 +585,16 @@ def _open_for_display(path: Path) -> Image.Image:
     return Image.fromarray(rgb)
 
 
-def _in_notebook() -> bool:
-    import matplotlib
-
-    return "inline" in matplotlib.get_backend().lower() or "ipympl" in matplotlib.get_backend().lower()
+def _show_in_notebook(fig) -> None:
+    """Display ``fig`` when running in a Jupyter kernel (the caller closes it afterwards)."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and getattr(shell, "kernel", None) is not None:
+        display(fig)
 
 
 def get_image_colorizer(
