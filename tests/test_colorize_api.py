@@ -71,6 +71,17 @@ def test_stable_checkpoint_given_as_artistic(tmp_path, monkeypatch):
         C.Colorizer("artistic", device="cpu")
 
 
+def test_official_file_layout_loads(tmp_path):
+    """The published files are fastai ``Learner.save`` outputs: {'model': state_dict, 'opt': ...} with pickled
+    ``slice`` objects, in torch's legacy (non-zip) format."""
+    shapes = models.expected_shapes("deoldify-artistic")
+    sd = {k: torch.zeros(1).expand(*v) if len(v) else torch.zeros((), dtype=torch.long) for k, v in shapes.items()}
+    path = tmp_path / "ColorizeArtistic_gen.pth"
+    torch.save({"model": sd, "opt": {"lr": slice(1e-5, 1e-3), "wd": 1e-3}}, path, _use_new_zipfile_serialization=False)
+    net = models.load("deoldify-artistic", path)
+    assert net.spec.name == "deoldify-artistic" and not net.training
+
+
 def test_html_page_saved_as_checkpoint(tmp_path):
     path = tmp_path / "ColorizeArtistic_gen.pth"
     path.write_text("<!DOCTYPE html><html><head><title>Dropbox - Error</title></head><body>not found</body></html>")
