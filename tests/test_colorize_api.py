@@ -13,7 +13,7 @@ from PIL import Image
 
 from restoration_lib import colorize as C
 from restoration_lib import models
-from restoration_lib.errors import CheckpointError, ImageReadError, ImageWriteError, MissingWeightsError, RestorationError
+from restoration_lib.errors import CheckpointError, ImageReadError, MissingWeightsError, RestorationError
 
 from _deoldify_nets import standin_net
 
@@ -294,6 +294,17 @@ def test_image_colorizer_compat(fake_weights, photo, tmp_path):
     np.testing.assert_array_equal(np.asarray(img), expected)
     C.get_image_colorizer(artistic=False)
     assert fake_weights[-1] == "deoldify-stable"
+
+
+def test_image_colorizer_finds_the_original_models_folder(tmp_path):
+    """get_image_colorizer(root_folder) uses <root>/models/ColorizeArtistic_gen.pth, where the original kept it."""
+    (tmp_path / "models").mkdir()
+    path = _tiny_checkpoint(tmp_path / "models" / "ColorizeArtistic_gen.pth", models.expected_shapes("deoldify-artistic"))
+    vis = C.get_image_colorizer(root_folder=tmp_path, artistic=True, results_dir=tmp_path / "out")
+    assert vis.colorizer.model_name == "deoldify-artistic"
+    path.unlink()
+    with pytest.raises(MissingWeightsError):  # absent there: the library's weights folder, which lacks it too
+        C.get_image_colorizer(root_folder=tmp_path, weights_dir=tmp_path / "w")
 
 
 def test_video_colorizer_compat(fake_weights, data_dir, tmp_path):
