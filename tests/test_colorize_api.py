@@ -299,7 +299,8 @@ def test_image_colorizer_compat(fake_weights, photo, tmp_path):
 def test_image_colorizer_finds_the_original_models_folder(tmp_path):
     """get_image_colorizer(root_folder) uses <root>/models/ColorizeArtistic_gen.pth, where the original kept it."""
     (tmp_path / "models").mkdir()
-    path = _tiny_checkpoint(tmp_path / "models" / "ColorizeArtistic_gen.pth", models.expected_shapes("deoldify-artistic"))
+    shapes = models.expected_shapes("deoldify-artistic")
+    path = _tiny_checkpoint(tmp_path / "models" / "ColorizeArtistic_gen.pth", shapes)
     vis = C.get_image_colorizer(root_folder=tmp_path, artistic=True, results_dir=tmp_path / "out")
     assert vis.colorizer.model_name == "deoldify-artistic"
     path.unlink()
