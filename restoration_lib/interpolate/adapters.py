@@ -40,7 +40,8 @@ def _call_mixed(net: nn.Module, img0: torch.Tensor, img1: torch.Tensor, t: float
 
 
 def cast_flow_blocks(net: nn.Module, dtype: torch.dtype) -> nn.Module:
-    """Reduced precision for RIFE-style networks (blocks with ``conv0``, ``convblock``, ``lastconv``).
+    """Reduced precision for RIFE-style networks (blocks with ``conv0``, ``convblock``, ``lastconv``, such
+    as :class:`IFBlock`; the block's forward must cast its input to each part's dtype, as IFBlock does).
 
     The residual ``convblock`` and every ``conv0`` layer after the first (over 90 % of the arithmetic) run
     in ``dtype``. The first convolution, which sees the frames, flows and time map, and ``lastconv``, which
@@ -52,7 +53,7 @@ def cast_flow_blocks(net: nn.Module, dtype: torch.dtype) -> nn.Module:
     if dtype == torch.float32:
         return net
     for m in net.modules():
-        if isinstance(m, IFBlock):
+        if isinstance(m, IFBlock) or (hasattr(m, "conv0") and hasattr(m, "convblock")):
             m.to(memory_format=torch.channels_last)
             m.convblock.to(dtype=dtype)
             for layer in list(m.conv0)[1:]:
