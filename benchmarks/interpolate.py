@@ -12,7 +12,7 @@ loads the model, measures the machine's matmul rate for the compute dtype, times
 memory; the parent compares the fast output with the exact one (PSNR). Timings on a shared machine are
 noisy: the load average is printed with the tables.
 
-To benchmark more models, append their names to ``QUALITY_METHODS`` / ``SPEED_MODELS``.
+To benchmark more models, add their names to ``QUALITY_METHODS`` / ``SPEED_MODELS``.
 """
 from __future__ import annotations
 
@@ -36,10 +36,9 @@ DATA = Path(os.environ.get("RESTORATION_SHARED", ROOT.parent / "shared")) / "dat
 
 #: rows of the quality table: model names (":fast" for reduced precision) and baselines
 QUALITY_METHODS = ["rife-4.0", "rife-4.0:fast", "flow", "minterpolate", "blend", "repeat"]
-#: models timed at every size and precision
-SPEED_MODELS = ["rife-4.0", "flow"]
+#: models timed at every size, with the precisions to time (the flow model has no reduced precision)
+SPEED_MODELS = {"rife-4.0": ["exact", "fast"], "flow": ["exact"]}
 SIZES = {"720p": (720, 1280), "1080p": (1080, 1920)}
-PRECISIONS = ["exact", "fast"]
 BASELINES = ("minterpolate", "blend", "repeat")
 
 
@@ -127,11 +126,11 @@ def one_config(model: str, size: str, precision: str, repeats: int, out_npy: str
 def speed_table(repeats: int) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for model in SPEED_MODELS:
+        for model, precisions in SPEED_MODELS.items():
             for size in SIZES:
                 exact_npy = None
                 res = {}
-                for precision in PRECISIONS:
+                for precision in precisions:
                     npy = str(Path(tmp) / f"{model}-{size}-{precision}.npy")
                     cmd = [sys.executable, __file__, "--one", model, size, precision, str(repeats), npy]
                     p = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
