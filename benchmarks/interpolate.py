@@ -108,7 +108,6 @@ def one_config(model: str, size: str, precision: str, repeats: int, out_npy: str
     from restoration_lib.device import resolve_dtype
     from restoration_lib.interpolate import Interpolator
 
-    base_rss = peak_rss_bytes()
     interp = Interpolator(model, device="cpu", precision=precision)
     f0, f1 = speed_frames(size)
     x0 = torch.from_numpy(f0).permute(2, 0, 1)[None].float() / 255
@@ -120,7 +119,7 @@ def one_config(model: str, size: str, precision: str, repeats: int, out_npy: str
         out = interp.predict(x0, x1, [0.5])[0]
     np.save(out_npy, out[0].permute(1, 2, 0).clamp(0, 1).mul(255).round().byte().numpy())
     return {"sec": sec, "flops": fc.get_total_flops(), "rate": rate, "dtype": str(dtype).replace("torch.", ""),
-            "rss": peak_rss_bytes(), "base_rss": base_rss}
+            "rss": peak_rss_bytes()}
 
 
 def speed_table(repeats: int) -> None:
@@ -149,11 +148,11 @@ def speed_table(repeats: int) -> None:
                         f"{r['flops'] / 1e9:.1f}" if r["flops"] else "—",
                         f"{r['flops'] / r['sec'] / 1e9:.0f}" if r["flops"] else "—",
                         f"{r['rate'] / 1e9:.0f}", frac, fid,
-                        f"{r['rss'] / 2**20:.0f} ({(r['rss'] - r['base_rss']) / 2**20:.0f})",
+                        f"{r['rss'] / 2**20:.0f}",
                     ])
     print("### Speed: one middle frame (padding, network, cropping), CPU\n")
     print_table(["model", "size", "precision", "dtype", "s/frame", "× exact", "GFLOP", "GFLOP/s",
-                 "matmul GFLOP/s", "of matmul rate", "PSNR vs exact", "peak RSS MiB (+ over imports)"], rows)
+                 "matmul GFLOP/s", "of matmul rate", "PSNR vs exact", "peak RSS MiB"], rows)
     print()
 
 
