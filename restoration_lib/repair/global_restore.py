@@ -20,7 +20,6 @@ weights are never used.
 """
 from __future__ import annotations
 
-import io
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,9 +34,10 @@ from torch import nn
 
 from .. import models
 from ..device import DeviceLike, pick_device, resolve_dtype
-from ..errors import CheckpointError, ImageReadError, MissingWeightsError, RestorationError
+from ..errors import ImageReadError, MissingWeightsError, RestorationError
 from ..archs.bopbtl import masked_patch_flags, patch_attention_mask
 from . import lowmem
+from ._checkpoints import find_weights, read_published_checkpoint
 
 __all__ = [
     "GlobalCheckpoints",
@@ -98,13 +98,6 @@ class GlobalCheckpoints:
         self.source = source
         self.weights_dir = weights_dir
 
-    def describe(self) -> str:
-        if self.source is None:
-            return f"the weights registry ({WEIGHTS_ID})"
-        if isinstance(self.source, Mapping):
-            return "the given state_dicts"
-        return str(self.source)
-
     def load(self, key: str, device: DeviceLike = "cpu", dtype: torch.dtype = torch.float32) -> nn.Module:
         """Build and load network ``key`` (a key of :data:`MEMBERS`) in eval mode."""
         if key not in MEMBERS:
@@ -121,69 +114,38 @@ class GlobalCheckpoints:
                 return item.to(device=pick_device(device), dtype=dtype).eval().requires_grad_(False)
             return models.load(name, item, device, dtype=dtype)
         if src is None:
-            return models.load(name, self._from_registry(member), device, dtype=dtype)
-        path = Path(src).expanduser()
-        found = _locate(path, member)
-        if found is not None:
+            try:
+                found = self._from_registry(member)
+            except ImportError:
+                found = find_weights(WEIGHTS_ID, self.weights_dir)  # raises the clear MissingWeightsError
             return models.load(name, found, device, dtype=dtype)
-        raise MissingWeightsError(
-            f"{member} (needed by {name}) is not in {path}: expected the published global_checkpoints.zip, or the "
-            f"folder it was unzipped into (holding checkpoints/...).\nGet the archive with:  {_FETCH}"
-        )
-
-    def _from_registry(self, member: str) -> Union[Path, dict]:
-        try:
-            from .. import weights
-        except ImportError:  # the weights module is not there: look in its default layout ourselves
-            root = Path(self.weights_dir) if self.weights_dir else Path(__file__).resolve().parents[2] / "weights"
-            for cand in (root / "bopbtl" / "Global", root / "bopbtl"):
-                found = _locate(cand, member)
-                if found is not None:
-                    return found
+        path = Path(src).expanduser()
+        if not _has_member(path, member):
             raise MissingWeightsError(
-                f"{member} of {WEIGHTS_ID} (global_checkpoints.zip) is not on disk: looked in {root / 'bopbtl'}."
-                f"\nGet it with:  {_FETCH}"
-            ) from None
-        if hasattr(weights, "find_member"):
+                f"{member} (needed by {name}) is not in {path}: expected the published global_checkpoints.zip, or "
+                f"the folder it was unzipped into (holding checkpoints/...).\nGet the archive with:  {_FETCH}"
+            )
+        return models.load(name, read_published_checkpoint(path, member), device, dtype=dtype)
+
+    def _from_registry(self, member: str) -> Any:
+        from .. import weights  # noqa: PLC0415 (imported only when the registry is asked)
+
+        if hasattr(weights, "find_member"):  # unpacks the member from the archive on first use
             return weights.find_member(WEIGHTS_ID, member, self.weights_dir)
-        found = _locate(weights.find(WEIGHTS_ID, self.weights_dir), member)
-        if found is None:
-            raise MissingWeightsError(f"{member} of {WEIGHTS_ID} is not on disk.\nGet it with:  {_FETCH}")
-        return found
+        archive = find_weights(WEIGHTS_ID, self.weights_dir)
+        if not _has_member(archive, member):
+            raise MissingWeightsError(f"{archive} has no member {member}.\nGet the archive again with:  {_FETCH}")
+        return read_published_checkpoint(archive, member)
 
 
-def _locate(path: Path, member: str) -> Union[Path, dict, None]:
-    """The member's file under a folder, or its loaded contents when ``path`` is (or holds) the zip; else None."""
+def _has_member(path: Path, member: str) -> bool:
+    """Whether the zip ``path`` or the folder ``path`` (at any depth) holds ``member``."""
+    if path.is_dir():
+        return any(p.as_posix().endswith("/" + member) for p in path.rglob(Path(member).name) if p.is_file())
     if path.is_file() and zipfile.is_zipfile(path):
-        return _read_zip_member(path, member)
-    if not path.is_dir():
-        return None
-    for cand in (path / member, path / "Global" / member, path / member.split("/", 1)[1]):
-        if cand.is_file():
-            return cand
-    if (path / "global_checkpoints.zip").is_file():
-        return _read_zip_member(path / "global_checkpoints.zip", member)
-    return None
-
-
-def _read_zip_member(archive: Path, member: str) -> dict:
-    """``torch.load`` (``weights_only=True``) one member of the zip, read into memory."""
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            hits = [i for i in zf.infolist() if i.filename == member or i.filename.endswith("/" + member)]
-            if not hits:
-                raise MissingWeightsError(
-                    f"{archive} has no member {member}; is it the published global_checkpoints.zip?\n"
-                    f"Get the archive with:  {_FETCH}"
-                )
-            data = zf.read(hits[0])
-    except zipfile.BadZipFile as e:
-        raise CheckpointError(f"{archive} is not a readable zip ({e}); fetch it again with: {_FETCH} --force") from e
-    try:
-        with torch.serialization.safe_globals([slice]):
-            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for damaged files
-        raise CheckpointError(f"{archive}:{member} is not a loadable checkpoint ({str(e).splitlines()[0][:300]})") from e
+        with zipfile.ZipFile(path) as zf:
+            return any(n == member or n.endswith("/" + member) for n in zf.namelist())
+    return False
 
 
 # ---------------------------------------------------------------------------------------------------------------
