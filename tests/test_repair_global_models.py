@@ -8,6 +8,7 @@ stripes, chunked attention and spilling.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -95,7 +96,7 @@ def test_model_cases(bop, nets):
 def test_lowmem_matches_plain_forward(bop, nets):
     """Stripes, in-place norms, chunked attention and a spilled stash give the official result (float rounding)."""
     calls = []
-    plan = lowmem.MemoryPlan(TINY.stripe_bytes, TINY.attention_bytes, TINY.spill_bytes, None, lambda d, t: calls.append((d, t)))
+    plan = replace(TINY, attention="exact", progress=lambda d, t: calls.append((d, t)))
 
     def lean(module, x, mask):
         return lowmem.run(module, x.clone(), plan, mask)
@@ -116,7 +117,7 @@ def test_lowmem_matches_plain_forward(bop, nets):
 @pytest.mark.parametrize("hw", [(13, 10), (16, 24), (5, 7)])
 def test_conv_stripes_equal_full_convolution(k, stride, pad, mode, hw):
     torch.manual_seed(0)
-    conv = torch.nn.Conv2d(6, 5, k, stride=stride, dilation=2 if (pad == 2 and k == 3) else 1)
+    conv = torch.nn.Conv2d(6, 6 if stride == 1 else 5, k, stride=stride, dilation=2 if (pad == 2 and k == 3) else 1)
     x = torch.randn(1, 6, *hw)
     if pad >= min(hw) and mode == "reflect":
         pytest.skip("reflection padding needs pad < size")
@@ -125,6 +126,10 @@ def test_conv_stripes_equal_full_convolution(k, stride, pad, mode, hw):
     for budget in (1, 3_000, 1 << 30):
         got = lowmem.conv_stripes([x], conv, pad, mode, budget)
         torch.testing.assert_close(got, full, atol=2e-6, rtol=1e-5)
+        if got.shape == x.shape[:1] + got.shape[1:2] + x.shape[2:] and conv.in_channels == conv.out_channels:
+            y = x.clone()
+            assert lowmem.conv_stripes([y], conv, pad, mode, budget, inplace=True) is y  # written into its input
+            torch.testing.assert_close(y, full, atol=2e-6, rtol=1e-5)
     # several inputs are concatenated along channels, stripe by stripe
     conv2 = torch.nn.Conv2d(8, 3, k, stride=stride)
     full2 = conv2(F.pad(torch.cat([x, two], 1), (pad,) * 4, mode="reflect" if mode == "reflect" else "constant"))
@@ -152,28 +157,69 @@ def test_instance_norm_in_place_and_stash_spill(tmp_path):
     plan = lowmem.MemoryPlan(spill_bytes=10, spill_dir=str(tmp_path))
     for dtype in (torch.float32, torch.bfloat16):
         y = x.to(dtype)
-        stash = lowmem._Stash(y, plan)
-        assert stash.path is not None and Path(stash.path).is_file()
-        assert torch.equal(stash.channels(2, 5), y[:, 2:5])
-        stash.close()
+        store = lowmem._RowStore.of(y, plan, band=7)
+        assert store.path is not None and Path(store.path).is_file()
+        assert torch.equal(store.read(3, 12), y[0, :, 3:12]) and torch.equal(store.read(0, 30), y[0])
+        store.close()
     assert not list(tmp_path.iterdir())  # the spill file is gone
+
+
+def _small_nl(seed: int) -> A.NonLocalMasked:
+    torch.manual_seed(seed)
+    nl = A.NonLocalMasked(16).eval()
+    for p in nl.parameters():
+        p.data.normal_(0, 0.2)
+    return nl
+
+
+def _chunked(nl, x, mask, plan):
+    runner = lowmem._Runner(plan, mask)
+    res = lowmem._children(nl.res_block)
+    return lowmem.nonlocal_chunked(nl, [x.clone()], mask, plan, lambda b: runner.seq(res, b, owned=True))
 
 
 @torch.inference_mode()
 def test_nonlocal_soft_mask_and_empty_mask():
     """Chunked attention equals the plain block for a fractional mask; an empty mask returns the input."""
-    torch.manual_seed(3)
-    nl = A.NonLocalMasked(16).eval()
-    for p in nl.parameters():
-        p.normal_(0, 0.2)
+    nl = _small_nl(3)
     x = torch.randn(1, 16, 6, 10)
     mask = (torch.rand(1, 1, 24, 40) > 0.8).float() * torch.rand(1, 1, 24, 40)
-    ref = nl(x, mask)
-    runner = lowmem._Runner(lowmem.MemoryPlan(attention_bytes=1000, spill_bytes=1), mask)
-    got = lowmem.nonlocal_chunked(nl, [x.clone()], mask, runner.plan, lambda b: runner.seq(lowmem._children(nl.res_block), b))
-    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+    got = _chunked(nl, x, mask, lowmem.MemoryPlan(attention_bytes=1000, spill_bytes=1, attention="exact"))
+    torch.testing.assert_close(got, nl(x, mask), atol=1e-5, rtol=1e-5)
     empty = torch.zeros(1, 1, 24, 40)
     torch.testing.assert_close(nl(x, empty), x)  # official: attention computed and discarded
+
+
+@torch.inference_mode()
+def test_windowed_attention_is_attention_restricted_to_the_window():
+    nl = _small_nl(4)
+    h, w, win = 13, 17, 8  # blocks of 2x2 queries, keys within 3 positions of the block
+    x = torch.randn(1, 16, h, w)
+    mask = (torch.rand(1, 1, 4 * h, 4 * w) > 0.9).float()
+    # reference: the official block with the logits outside each query's window set to -inf
+    b, m = win // 4, (win - win // 4) // 2
+    rows, cols = torch.arange(h).repeat_interleave(w), torch.arange(w).repeat(h)
+    qr0, qc0 = rows // b * b, cols // b * b
+    inside = ((rows[None] >= (qr0 - m)[:, None]) & (rows[None] < (qr0 + b + m)[:, None])
+              & (cols[None] >= (qc0 - m)[:, None]) & (cols[None] < (qc0 + b + m)[:, None]))  # fmt: skip
+    xv = x.view(16, -1)
+    theta = (nl.theta.weight.view(16, 16) @ xv + nl.theta.bias[:, None]).t()
+    phi = nl.phi.weight.view(16, 16) @ xv + nl.phi.bias[:, None]
+    g = (nl.g.weight.view(16, 16) @ xv + nl.g.bias[:, None]).t()
+    valid = A.nonlocal_valid_mask(mask, (h, w))
+    attn = F.softmax((theta @ phi).masked_fill(~inside, float("-inf")), dim=1)
+    attn = F.normalize(attn * valid.view(1, -1), p=1, dim=1)
+    wy = nl.W(( attn @ g).t().reshape(1, 16, h, w))
+    ref = valid * x + (1 - valid) * nl.res_block(wy)
+    plan = lowmem.MemoryPlan(attention_bytes=700, spill_bytes=1, attention="windowed", window=win)
+    torch.testing.assert_close(_chunked(nl, x, mask, plan), ref, atol=1e-5, rtol=1e-5)
+    # a window covering the whole latent is the exact block; "auto" switches at max_exact_positions
+    whole = lowmem.MemoryPlan(attention="windowed", window=4 * max(h, w))
+    torch.testing.assert_close(_chunked(nl, x, mask, whole), nl(x, mask), atol=1e-5, rtol=1e-5)
+    assert lowmem.MemoryPlan(max_exact_positions=h * w).windowed(h * w + 1)
+    assert not lowmem.MemoryPlan(max_exact_positions=h * w).windowed(h * w)
+    with pytest.raises(ValueError, match="attention must be"):
+        lowmem.MemoryPlan(attention="tiled")
 
 
 def test_patch_attention_all_masked_is_a_clear_error():

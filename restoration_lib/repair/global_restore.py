@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
@@ -485,15 +485,15 @@ class GlobalRestorer:
 
                 # official --HR: 3x3 dilation, 3 iterations, before holing the image
                 m8 = cv2.dilate(m8, np.ones((3, 3), np.uint8), iterations=3)
-            # official irregular_hole_synthesize: masked pixels become white (float64 arithmetic, then uint8)
-            mf = m8.astype(np.float64) / 255
-            holed = (rgb.astype(np.float64) * (1 - mf) + mf * 255).astype(np.uint8)
+            holed = _hole(rgb, m8)
             x = _to_tensor(holed)
             m = torch.from_numpy(m8[:, :, 0]).float().div(255)[None, None]  # ToTensor(mask)[:1]
             model_mask = (m8[:, :, 0] > 0).astype(np.uint8)
             if self.mode == "hr":
                 _check_hr_mask(m)
-        g = self._run(x.to(self.device, self.dtype), None if m is None else m.to(self.device, self.dtype))
+        box = [x.to(self.device, self.dtype)]
+        del x  # only the box holds the input tensor, so it is freed as soon as the encoder has read it
+        g = self._run(box, None if m is None else m.to(self.device, self.dtype))
         raw = (g.float().cpu() + 1.0) / 2.0  # official: save_image((generated + 1) / 2, normalize=True)
         return GlobalResult(
             image=save_image_uint8(raw, normalize=True),
@@ -504,18 +504,29 @@ class GlobalRestorer:
             mode=self.mode,
         )
 
-    def _run(self, x: torch.Tensor, m: Optional[torch.Tensor]) -> torch.Tensor:
+    def _run(self, box: list, m: Optional[torch.Tensor]) -> torch.Tensor:
         plan = self.memory
         update, close = _progress(self.progress, "BOPBTL non-local attention")
         if update is not None:
-            plan = lowmem.MemoryPlan(plan.stripe_bytes, plan.attention_bytes, plan.spill_bytes, plan.spill_dir, update)
+            plan = replace(plan, progress=update)
         try:
-            z = lowmem.run(self.vae_a.encoder, x, plan)
-            del x
+            z = lowmem.run(self.vae_a.encoder, box.pop(), plan)
             z = lowmem.run(self.mapping, z, plan, m)
             return lowmem.run(self.vae_b.decoder, z, plan)
         finally:
             close()
+
+
+def _hole(rgb: np.ndarray, m8: np.ndarray, rows: int = 256) -> np.ndarray:
+    """The official ``irregular_hole_synthesize``: ``uint8(img * (1 - m/255) + m/255 * 255)`` in float64.
+
+    Masked pixels become white. Computed in bands of rows so that large photos need no full float64 copies.
+    """
+    out = np.empty_like(rgb)
+    for r0 in range(0, rgb.shape[0], rows):
+        mf = m8[r0 : r0 + rows].astype(np.float64) / 255
+        out[r0 : r0 + rows] = (rgb[r0 : r0 + rows].astype(np.float64) * (1 - mf) + mf * 255).astype(np.uint8)
+    return out
 
 
 def _check_hr_mask(m: torch.Tensor) -> None:
