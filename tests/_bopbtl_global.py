@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from restoration_lib.repair.global_restore import MEMBERS
@@ -68,3 +69,12 @@ def png(path: Path) -> np.ndarray:
 
     with Image.open(path) as im:
         return np.asarray(im.convert("RGB"))
+
+
+@pytest.fixture(scope="module")
+def bop(reference_dir) -> Path:
+    """../shared/reference/bopbtl, or skip (import this fixture into a test module to use it)."""
+    d = reference_dir / "bopbtl"
+    if not (d / "checkpoints.json").is_file():
+        pytest.skip(f"{d} is absent")
+    return d

@@ -21,7 +21,7 @@ from restoration_lib.archs import bopbtl as A
 from restoration_lib.errors import CheckpointError
 from restoration_lib.repair import lowmem
 
-from _bopbtl_global import make_standin
+from _bopbtl_global import bop, make_standin  # noqa: F401 (bop is a fixture)
 
 NETWORK_OF_MANIFEST = {
     "scratch_detection_unet.manifest.json": "bopbtl-scratch-detector",
@@ -34,15 +34,9 @@ NETWORK_OF_MANIFEST = {
 TINY = lowmem.MemoryPlan(stripe_bytes=600_000, attention_bytes=1_000_000, spill_bytes=500_000)
 
 
-@pytest.fixture(scope="module")
-def bop(reference_dir) -> Path:
-    d = reference_dir / "bopbtl"
-    if not (d / "models" / "index.json").is_file():
-        pytest.skip(f"{d}/models is absent")
-    return d
-
-
 def _cases(bop: Path):
+    if not (bop / "models" / "index.json").is_file():
+        pytest.skip(f"{bop}/models is absent")
     index = json.loads((bop / "models" / "index.json").read_text())["cases"]
     return {k: v for k, v in index.items() if v["manifest"] in NETWORK_OF_MANIFEST}
 

@@ -23,7 +23,7 @@ from restoration_lib.repair.global_restore import (
     save_image_uint8,
 )
 
-from _bopbtl_global import png, standins
+from _bopbtl_global import bop, png, standins  # noqa: F401 (bop is a fixture)
 
 RUNS = {  # fixture folder -> (mode, folder of the masks it used)
     "s3_scratch": ("scratch", "s1_detection/mask"),
@@ -34,15 +34,9 @@ RUNS = {  # fixture folder -> (mode, folder of the masks it used)
 
 
 @pytest.fixture(scope="module")
-def bop(reference_dir) -> Path:
-    d = reference_dir / "bopbtl"
-    if not (d / "stages" / "stages.json").is_file():
-        pytest.skip(f"{d}/stages is absent")
-    return d
-
-
-@pytest.fixture(scope="module")
 def plan(bop) -> dict:
+    if not (bop / "stages" / "stages.json").is_file():
+        pytest.skip(f"{bop}/stages is absent")
     return json.loads((bop / "stages" / "stages.json").read_text())["plan"]
 
 

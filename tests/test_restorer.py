@@ -25,18 +25,10 @@ from PIL import Image
 
 from restoration_lib.repair.global_restore import MEMBERS, GlobalResult, ScratchDetection, _resize_rule, as_rgb_uint8
 
-from _bopbtl_global import make_standin, png, standins, write_global_zip
+from _bopbtl_global import bop, make_standin, png, standins, write_global_zip  # noqa: F401 (bop is a fixture)
 
 SCRATCH_KEYS = ("detection", "vae_a", "vae_b_scratch", "mapping_scratch")
 QUALITY_KEYS = ("vae_a", "vae_b_quality", "mapping_quality")
-
-
-@pytest.fixture(scope="module")
-def bop(reference_dir) -> Path:
-    d = reference_dir / "bopbtl"
-    if not (d / "checkpoints.json").is_file():
-        pytest.skip(f"{d} is absent")
-    return d
 
 
 @pytest.fixture(scope="module")

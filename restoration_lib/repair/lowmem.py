@@ -1,4 +1,4 @@
-"""Memory-bounded evaluation of the global-restoration networks, computing the official result.
+"""Memory-bounded evaluation of the global-restoration networks.
 
 The official code evaluates each network in one go. At 3000×2000 pixels that needs terabytes for the masked
 non-local block (an ``(h·w)²`` attention matrix, h·w = 375,000 latent positions) and several GB for the
@@ -6,18 +6,21 @@ non-local block (an ``(h·w)²`` attention matrix, h·w = 375,000 latent positio
 modules (same weights, same operations, same order) with bounded memory:
 
 - convolutions run in horizontal stripes; each stripe takes its rows (plus the kernel's halo) from the input,
-  with reflection or zero padding applied exactly as the full-image padding would;
+  with reflection or zero padding applied exactly as the full-image padding would; a convolution whose input is
+  not needed afterwards writes its output into that input, one stripe late;
 - instance norm is applied in place from global per-channel statistics (no tiling approximation);
 - ReLU / LeakyReLU / tanh and residual additions are in place;
-- the non-local block computes its attention in blocks of query rows: each row's softmax over *all* keys, the
-  mask, the L1 renormalisation and the weighted sum are the official per-row computation, so the result is the
-  same up to float rounding; its input, needed again for the final "combine", waits in a temporary file when it
-  is large;
+- the non-local block computes its attention in blocks of query positions: each row's softmax over its keys, the
+  mask, the L1 renormalisation and the weighted sum are the official per-row computation. With
+  ``MemoryPlan(attention="exact")`` the keys are all positions, as in the official block (same result up to
+  float rounding, time quadratic in the pixel count); ``"windowed"`` restricts them to a window around the
+  block (linear time, an approximation); ``"auto"`` (default) is exact up to 1 megapixel. Maps needed later
+  (the block's input, and windowed ``phi``/``g``) wait in temporary files when they are large;
 - HR patch attention correlates the query patches in blocks and copies the matched patches in place.
 
-Peak memory is about three 512-channel latent maps (0.38 GB per megapixel of image) plus the weights; time is
-unchanged for the convolutions and quadratic in the pixel count for the non-local block (its arithmetic is the
-official one; only its memory is bounded). Small inputs, whose layers fit the budget in one piece, run the
+Peak memory is about two 512-channel latent maps (0.26 GB per megapixel of image; three with exact attention
+above ``MemoryPlan.spill_bytes``) or one 64-channel full-resolution map plus a quarter-resolution one (the same
+0.32 GB per megapixel), plus the weights. Small inputs, whose layers fit the budget in one piece, run the
 official operators directly.
 """
 from __future__ import annotations
@@ -414,10 +417,11 @@ def patch_attention_lowmem(
     x = res_block([z])
     _, c, h, w = x.shape
     m = patch_attention_mask(mask, (h, w)).to(x.dtype)
-    p = pa.patch_size
+    p, item = pa.patch_size, x.element_size()
     npatch = max(1, (h // p) * (w // p))
-    chunk = max(1, plan.attention_bytes // (2 * npatch * x.element_size()))
-    x = pa.compose(x, m, chunk=chunk)
+    chunk = max(1, plan.attention_bytes // (2 * npatch * item))  # two (queries x keys) matrices
+    key_chunk = max(1, plan.attention_bytes // (2 * c * p * p * item))  # normalised keys made at a time
+    x = pa.compose(x, m, chunk=chunk, key_chunk=key_chunk)
     return conv_stripes([z, x, m], pa.F_Combine, 1, "zeros", plan.stripe_bytes)
 
 
