@@ -17,12 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from restoration_lib.cli import main as cli_main
 from restoration_lib.errors import ImageReadError, ImageWriteError, MissingWeightsError, RestorationError
 from restoration_lib.repair import GlobalRestorer, Restorer
-from PIL import Image
-
 from restoration_lib.repair.global_restore import MEMBERS, GlobalResult, ScratchDetection, _resize_rule, as_rgb_uint8
 
 from _bopbtl_global import bop, make_standin, png, standins, write_global_zip  # noqa: F401 (bop is a fixture)
@@ -220,49 +219,24 @@ DETECTION_SIZE = 451_663_663
 DETECTION_SHA256 = "b2d7ab04e9b3885c6b1991bb7a0b823129dd6e3ac078a9fd059ebd2a7ba59a95"
 
 
-def _published_detection_member():
-    """The published FT_Epoch_latest.pt (unpacked member path, or (zip, member)), or None."""
-    try:
-        from restoration_lib import weights
-    except ImportError:
-        return None
-    member = MEMBERS["detection"][0]
-    try:
-        root = weights.weights_dir()
-    except Exception:
-        return None
-    for cand in (root / "bopbtl" / "Global" / member, root / "bopbtl" / member):
-        if cand.is_file():
-            return cand
-    archive = root / "bopbtl" / "global_checkpoints.zip"
-    return archive if archive.is_file() else None
-
-
 @pytest.mark.real_weights
 def test_published_checkpoints_repair_a_scratched_photo(data_dir):
-    found = _published_detection_member()
-    if found is None:
-        pytest.skip("the published global_checkpoints.zip is not on disk (python -m restoration_lib weights fetch "
-                    "bopbtl-global)")  # fmt: skip
+    from weights_fixtures import real_checkpoint
+
+    from restoration_lib import weights
+
+    real_checkpoint("bopbtl-global")  # skips when the archive is absent; checks it against its recorded hash
+    member = weights.find_member("bopbtl-global", MEMBERS["detection"][0])  # unpacked on first use
     h = hashlib.sha256()
-    if found.suffix == ".zip":
-        with zipfile.ZipFile(found) as zf, zf.open(next(i for i in zf.infolist()
-                                                         if i.filename.endswith(MEMBERS["detection"][0]))) as f:
-            size = 0
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-                size += len(block)
-    else:
-        size = found.stat().st_size
-        with open(found, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    assert (size, h.hexdigest()) == (DETECTION_SIZE, DETECTION_SHA256), "not the published FT_Epoch_latest.pt"
+    with open(member, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    assert (member.stat().st_size, h.hexdigest()) == (DETECTION_SIZE, DETECTION_SHA256), "not the published file"
     photo = as_rgb_uint8(data_dir / "old" / "scratched" / "b.png")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the real detector must not flag every pixel
         res = Restorer(with_scratch=True, faces=False, device="cpu", progress=False)(photo)
     cover = (res.scratch_mask > 0).mean()
     assert 0.001 < cover < 0.3, f"scratch mask covers {cover:.1%} of the photo"
-    diff = np.abs(res.stage1.astype(float) - np.asarray(photo, float)).mean()
+    diff = np.abs(res.image.astype(float) - photo.astype(float)).mean()
     assert 2 < diff < 60 and res.stage1.std() > 20  # a changed but recognisable photo, not noise or a flat image

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
 from ..errors import ImageReadError, ImageWriteError
+from ..io import read_image, write_image
 
 _SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 
@@ -67,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     )
     stages = Path(args.save_stages) if args.save_stages else None
     for f, out in jobs:
-        rgb, alpha = _read(f)
+        img = read_image(f)
+        rgb, alpha = img.rgb, img.alpha
         res = restorer(rgb)
         _write(out, res.image, alpha if alpha is not None and alpha.shape == res.image.shape[:2] else None, inputs)
         if stages is not None:
@@ -82,33 +82,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read(path: Path) -> tuple[np.ndarray, Optional[np.ndarray]]:
-    try:
-        from ..io import read_image
-    except ImportError:
-        from .global_restore import as_rgb_uint8
-
-        return as_rgb_uint8(path), None
-    img = read_image(path)
-    return img.rgb, img.alpha
-
-
 def _write(path: Path, rgb: np.ndarray, alpha: Optional[np.ndarray], protect: set) -> None:
-    try:
-        from ..io import write_image
-    except ImportError:
-        write_image = None
-    if write_image is not None:
-        write_image(path, rgb, alpha=alpha, protect=tuple(protect))
-        return
-    from PIL import Image
-
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".part-", suffix=path.suffix or ".png", dir=path.parent)
-    os.close(fd)
-    try:
-        Image.fromarray(rgb).save(tmp, format=None if path.suffix else "PNG")
-        os.replace(tmp, path)
-    except (OSError, ValueError) as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise ImageWriteError(f"{path}: could not write the image ({e})") from e
+    write_image(path, rgb, alpha=alpha, protect=tuple(protect))

@@ -35,6 +35,7 @@ from torch import nn
 from .. import models
 from ..device import DeviceLike, pick_device, resolve_dtype
 from ..errors import ImageReadError, MissingWeightsError, RestorationError
+from ..io import read_image
 from ..archs.bopbtl import masked_patch_flags, patch_attention_mask
 from . import lowmem
 from ._checkpoints import find_weights, read_published_checkpoint
@@ -156,46 +157,20 @@ def _has_member(path: Path, member: str) -> bool:
 def as_rgb_uint8(image: Any) -> np.ndarray:
     """Any supported image → ``(H, W, 3)`` uint8 RGB.
 
-    Accepts an ``(H, W, 3)`` or ``(H, W)`` uint8 array, a float array in [0, 1] (rounded), a PIL image, a path,
-    or anything with an ``rgb`` attribute (``restoration_lib.io.LoadedImage``).
+    Accepts what :func:`restoration_lib.io.read_image` reads (a path, bytes, a PIL image, an ``(H, W)``,
+    ``(H, W, 3)`` or ``(H, W, 4)`` uint8/uint16/float array, a ``LoadedImage``) and ``(1, 3, H, W)`` /
+    ``(3, H, W)`` float tensors in [0, 1]. Alpha is dropped.
 
     Raises:
         ImageReadError: unreadable file or unsupported array.
     """
-    if hasattr(image, "rgb"):
-        image = image.rgb
-    if isinstance(image, (str, Path)):
-        try:
-            from ..io import read_image
-        except ImportError:
-            try:
-                with Image.open(image) as im:
-                    return np.asarray(im.convert("RGB")).copy()
-            except (OSError, ValueError) as e:
-                raise ImageReadError(f"{image}: not a readable image ({e})") from e
-        return read_image(image).rgb
-    if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB")).copy()
+    if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
+        return image
     if isinstance(image, torch.Tensor):
-        t = image.detach().cpu()
-        if t.ndim == 4 and t.shape[0] == 1:
-            t = t[0]
-        if t.ndim == 3 and t.shape[0] in (1, 3):
-            t = t.permute(1, 2, 0)
-        image = t.float().numpy()
-    a = np.asarray(image)
-    if a.ndim == 3 and a.shape[2] == 1:
-        a = a[:, :, 0]
-    if a.ndim == 2:
-        a = np.stack([a] * 3, axis=2)
-    if a.ndim != 3 or a.shape[2] not in (3, 4):
-        raise ImageReadError(f"expected an (H, W, 3) RGB image, got an array of shape {a.shape}")
-    a = a[:, :, :3]
-    if a.dtype == np.uint8:
-        return np.ascontiguousarray(a)
-    if np.issubdtype(a.dtype, np.floating):
-        return np.clip(np.rint(a * 255.0), 0, 255).astype(np.uint8)
-    raise ImageReadError(f"expected uint8 or float image values, got dtype {a.dtype}")
+        t = image.detach().float().cpu()
+        t = t[0] if t.ndim == 4 and t.shape[0] == 1 else t
+        image = (t.permute(1, 2, 0) if t.ndim == 3 and t.shape[0] in (1, 3) else t).numpy()
+    return read_image(image).rgb
 
 
 def _round_to(x: float, m: int) -> int:
