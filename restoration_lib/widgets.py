@@ -1,0 +1,478 @@
+"""Interactive panels for the notebooks (ipywidgets).
+
+A panel is a row of controls, a one-line status and an Output widget holding a compare plot. Every change
+of a control calls one **plain callback** (a module-level function below that calls one library function),
+then redraws the plot with :mod:`restoration_lib.viz`. The callbacks work without widgets too:
+
+>>> from restoration_lib import widgets
+>>> out = widgets.colorize_image(photo, render_factor=21, model="stable")      # doctest: +SKIP
+>>> panel = widgets.ColorizePanel(photo)       # last expression of a cell shows it   # doctest: +SKIP
+>>> panel.render_factor.value = 20             # re-runs the callback, redraws the plot  # doctest: +SKIP
+
+When a checkpoint is missing, the panel says so in one line (the file and the command that fetches it)
+and shows what can be done without it, saying which method produced the picture: what the colorizer would
+see, classical repair, optical-flow interpolation.
+"""
+from __future__ import annotations
+
+import base64
+import functools
+import html
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Callable, Optional
+
+import ipywidgets as W
+import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
+
+from . import viz
+from .errors import MissingWeightsError
+
+__all__ = [
+    "COLORIZE_MODELS",
+    "WITHOUT_WEIGHTS",
+    "colorize_image",
+    "colorizer_view",
+    "render_factor_sweep",
+    "repair_image",
+    "interpolate_frames",
+    "interpolation_models",
+    "missing_weights_line",
+    "ImagePicker",
+    "Panel",
+    "ColorizePanel",
+    "RepairPanel",
+    "InterpolatePanel",
+]
+
+COLORIZE_MODELS = ("artistic", "stable", "video")
+RENDER_BASE = 16  # DeOldify resizes the photo to a square of render_factor * 16 pixels
+WITHOUT_WEIGHTS = "Without downloads: classical repair, face detection, optical-flow interpolation."
+
+
+# --------------------------------------------------------------------------------------------------------
+# plain callbacks: one library call each
+
+
+@functools.lru_cache(maxsize=2)
+def _colorizer(model: str, weights_dir: Optional[str], device: Optional[str], precision: str):
+    from .colorize import Colorizer
+
+    return Colorizer(model, device=device, precision=precision, weights_dir=weights_dir)
+
+
+def colorize_image(
+    image: np.ndarray,
+    render_factor: int = 35,
+    model: str = "artistic",
+    *,
+    weights_dir: Optional[str] = None,
+    device: Optional[str] = None,
+    precision: str = "exact",
+) -> np.ndarray:
+    """Colorize ``image`` (H,W,3 uint8) with DeOldify; returns H,W,3 uint8 (see :class:`~restoration_lib.colorize.Colorizer`).
+
+    Raises:
+        MissingWeightsError: the generator's checkpoint is not on disk.
+    """
+    return _colorizer(model, weights_dir, device, precision)(image, render_factor=render_factor)
+
+
+def colorizer_view(image: np.ndarray, render_factor: int = 35) -> np.ndarray:
+    """What DeOldify's generator sees at ``render_factor``: the photo in gray, stretched to a square of
+    ``16 * render_factor`` pixels (no weights needed). Returns S,S uint8."""
+    size = RENDER_BASE * int(render_factor)
+    return np.asarray(Image.fromarray(viz.as_rgb8(image)).convert("L").resize((size, size), Image.BILINEAR))
+
+
+@functools.lru_cache(maxsize=2)
+def _restorer(with_scratch: bool, hr: bool, faces: bool, mode: str, weights_dir, device, precision):
+    from .repair import Restorer
+
+    return Restorer(
+        with_scratch=with_scratch, hr=hr, faces=faces, mode=mode, device=device, precision=precision,
+        weights_dir=weights_dir,
+    )
+
+
+def repair_image(
+    image: np.ndarray,
+    with_scratch: bool = False,
+    hr: bool = False,
+    faces: bool = True,
+    mode: str = "model",
+    *,
+    weights_dir: Optional[str] = None,
+    device: Optional[str] = None,
+    precision: str = "exact",
+):
+    """Repair ``image`` (H,W,3 uint8); returns a :class:`~restoration_lib.repair.RepairResult`.
+
+    Raises:
+        MissingWeightsError: ``mode="model"`` and a checkpoint is not on disk.
+    """
+    return _restorer(with_scratch, hr, faces, mode, weights_dir, device, precision)(image)
+
+
+@functools.lru_cache(maxsize=2)
+def _interpolator(model: str, weights_dir, device, precision):
+    from .interpolate import Interpolator
+
+    return Interpolator(model, device=device, precision=precision, weights_dir=weights_dir)
+
+
+def interpolate_frames(
+    frame0: np.ndarray,
+    frame1: np.ndarray,
+    factor: int = 2,
+    model: str = "rife-4.0",
+    *,
+    weights_dir: Optional[str] = None,
+    device: Optional[str] = None,
+    precision: str = "exact",
+    progress: bool = True,
+) -> list[np.ndarray]:
+    """The ``factor - 1`` frames between ``frame0`` and ``frame1`` (H,W,3 uint8), at t = k / factor.
+
+    Raises:
+        MissingWeightsError: ``model`` needs a checkpoint that is not on disk.
+    """
+    if factor < 2:
+        raise ValueError(f"factor must be at least 2; got {factor}")
+    interp = _interpolator(model, weights_dir, device, precision)
+    steps = tqdm(range(1, factor), desc=f"{model} ×{factor}", disable=not progress or factor < 3, leave=False)
+    return [interp(frame0, frame1, t=k / factor) for k in steps]
+
+
+def render_factor_sweep(
+    image: np.ndarray,
+    render_factor: Optional[int] = None,
+    model: str = "artistic",
+    *,
+    factors: Sequence[int] = (12, 24, 35, 45),
+    colorize: Callable[..., np.ndarray] = colorize_image,
+    progress: bool = True,
+) -> dict[int, np.ndarray]:
+    """``{render_factor: colorized}`` for each of ``factors`` (and ``render_factor`` if given), with a progress bar.
+
+    Raises:
+        MissingWeightsError: the generator's checkpoint is not on disk.
+    """
+    todo = sorted({*factors, *(() if render_factor is None else (render_factor,))})
+    return {rf: colorize(image, render_factor=rf, model=model) for rf in tqdm(todo, desc="render factors", disable=not progress)}
+
+
+def interpolation_models() -> list[tuple[str, str]]:
+    """(name, one-line description) of every interpolation method, the weight-free ``flow`` last."""
+    from . import models
+
+    rows = [(n, models.get_spec(n).description) for n in models.names() if n.startswith(("rife", "superslomo"))]
+    return rows + [("flow", "optical-flow fallback (OpenCV DIS flow, no weights needed)")]
+
+
+def missing_weights_line(err: MissingWeightsError) -> str:
+    """One line naming the missing file and the command that fetches it."""
+    msg = str(err)
+    cmd = re.search(r"python -m restoration_lib weights fetch [\w.\-]+", msg)
+    first = msg.strip().splitlines()[0] if msg.strip() else "a checkpoint is missing"
+    if cmd and cmd.group(0) not in first:
+        first = f"{first.rstrip('.')}; fetch it with: {cmd.group(0)}"
+    return first
+
+
+# --------------------------------------------------------------------------------------------------------
+# image picker
+
+
+def _fallback_samples() -> dict[str, Callable[[], np.ndarray]]:  # TODO(lead): replace by restoration_lib.samples
+    from skimage import data
+
+    def aged(img: np.ndarray, seed: int) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        g = img.astype(np.float32) / 255.0
+        if g.ndim == 3:
+            g = g @ np.array([0.299, 0.587, 0.114], np.float32)
+        g = 0.25 + 0.6 * g + rng.normal(0, 0.04, g.shape).astype(np.float32)
+        for _ in range(6):  # thin bright scratches
+            x = rng.integers(0, g.shape[1])
+            g[:, max(0, x - 1) : x + 1] = 0.95
+        sepia = np.stack([g * 1.07, g * 0.95, g * 0.78], axis=2)
+        small = Image.fromarray((np.clip(sepia, 0, 1) * 255).astype(np.uint8))
+        return np.asarray(small.resize((small.width // 2, small.height // 2), Image.BILINEAR))
+
+    return {"astronaut (aged)": lambda: aged(data.astronaut(), 1), "camera (aged)": lambda: aged(data.camera(), 2)}
+
+
+def _sample_table() -> dict[str, Callable[[], np.ndarray]]:
+    try:
+        from . import samples
+    except ImportError:
+        return _fallback_samples()
+    table = {}
+    for p in samples.list_samples():
+        name = getattr(p, "stem", str(p))
+        table[name] = functools.partial(lambda n: viz.as_rgb8(samples.sample_image(n)), name)
+    return table
+
+
+def _decode_upload(content: bytes) -> np.ndarray:
+    from .io import read_image
+
+    return read_image(bytes(content)).rgb
+
+
+class ImagePicker:
+    """A dropdown over the sample photos plus a file upload; ``.image`` is the chosen photo, H,W,3 uint8.
+
+    Attributes:
+        dropdown: the ``Dropdown`` of sample names (an uploaded file is added to it and selected).
+        upload: the ``FileUpload`` widget.
+        widget: both in a row.
+    """
+
+    def __init__(self, samples: Optional[Mapping[str, Callable[[], np.ndarray]]] = None, value: Optional[str] = None):
+        self._loaders = dict(samples if samples is not None else _sample_table())
+        if not self._loaders:
+            raise ValueError("ImagePicker needs at least one sample")
+        names = list(self._loaders)
+        self.dropdown = W.Dropdown(options=names, value=value or names[0], description="photo")
+        self.upload = W.FileUpload(accept="image/*", multiple=False, description="upload")
+        self.upload.observe(self._on_upload, names="value")
+        self.widget = W.HBox([self.dropdown, self.upload])
+
+    @property
+    def image(self) -> np.ndarray:
+        return viz.as_rgb8(self._loaders[self.dropdown.value]())
+
+    def add(self, name: str, image: np.ndarray) -> None:
+        """Add ``image`` under ``name`` and select it."""
+        self._loaders[name] = lambda: image
+        self.dropdown.options = list(self._loaders)
+        self.dropdown.value = name
+
+    def _on_upload(self, change) -> None:
+        for f in change["new"]:
+            self.add(f"upload: {f['name']}", _decode_upload(f["content"]))
+
+
+# --------------------------------------------------------------------------------------------------------
+# panels
+
+
+def _in_ipython() -> bool:
+    from IPython import get_ipython
+
+    return get_ipython() is not None
+
+
+class Panel:
+    """Controls → :attr:`callback` → plot, with a status line and a progress area.
+
+    Subclasses define :meth:`controls` (name → widget; each also becomes an attribute of the panel),
+    :meth:`plot`, and optionally :meth:`fallback` (what to show when the callback raises
+    :class:`MissingWeightsError`).
+
+    Attributes:
+        callback: the plain function called as ``callback(*inputs, **control_values)`` on every change.
+        result: what the last call returned (the fallback's result when weights were missing; ``None``
+            after an error).
+        figure: the last plot (a matplotlib Figure); ``png``: the same as PNG bytes.
+        calls: how many times the panel ran its callback.
+        notice: the one line shown above the plot ("" when all went well).
+        output: the ``Output`` widget holding the plot; ``status``: the ``HTML`` line; ``progress``: an
+            ``Output`` where progress bars appear; ``widget``: the whole panel.
+    """
+
+    def __init__(self, callback: Callable[..., Any], inputs: Optional[Sequence[np.ndarray]] = None,
+                 picker: Optional[ImagePicker] = None):
+        self.callback = callback
+        self.picker = None if inputs is not None else (picker or ImagePicker())
+        self._inputs = None if inputs is None else tuple(viz.as_rgb8(x) for x in inputs)
+        self.result: Any = None
+        self.figure = None
+        self.png: Optional[bytes] = None
+        self.calls = 0
+        self.notice = ""
+        self.status = W.HTML()
+        self.progress = W.Output()
+        self.output = W.Output()
+        self._controls = self.controls()
+        for name, w in self._controls.items():
+            setattr(self, name, w)
+            w.observe(self.refresh, names="value")
+        rows = [W.HBox(list(self._controls.values())), self.status, self.progress, self.output]
+        if self.picker is not None:
+            self.picker.dropdown.observe(self.refresh, names="value")
+            rows.insert(0, self.picker.widget)
+        self.widget = W.VBox(rows)
+        self.refresh()
+
+    # -- defined by subclasses
+    def controls(self) -> dict[str, W.ValueWidget]:
+        return {}
+
+    def plot(self, inputs: tuple[np.ndarray, ...], result: Any, values: dict[str, Any], fallback: bool):
+        raise NotImplementedError
+
+    def fallback(self, inputs: tuple[np.ndarray, ...], values: dict[str, Any]) -> Any:
+        """The weight-free result shown when the callback's checkpoint is missing (``None``: nothing)."""
+        return None
+
+    # -- machinery
+    @property
+    def inputs(self) -> tuple[np.ndarray, ...]:
+        """The images the callback gets: the given ones, or the picker's photo."""
+        return self._inputs if self.picker is None else (self.picker.image,)
+
+    def values(self) -> dict[str, Any]:
+        """The controls' current values, by name."""
+        return {name: w.value for name, w in self._controls.items()}
+
+    def refresh(self, change: Any = None) -> None:
+        """Run the callback with the controls' current values and redraw the plot.
+
+        Errors are shown in the status line; on the first run (construction) they are raised.
+        """
+        inputs, values = self.inputs, self.values()
+        self.calls += 1
+        notice, fig, error = "", None, None
+        if _in_ipython():
+            self.progress.clear_output()  # last run's progress bars
+        with self.progress:  # progress bars of the work appear here
+            try:
+                try:
+                    result, used_fallback = self.callback(*inputs, **values), False
+                except MissingWeightsError as e:
+                    notice = f"{missing_weights_line(e)} {WITHOUT_WEIGHTS}"
+                    result, used_fallback = self.fallback(inputs, values), True
+                if result is not None:
+                    fig = self.plot(inputs, result, values, used_fallback)
+            except Exception as e:  # noqa: BLE001 - shown to the user in the panel
+                result, error = None, e
+                notice = f"{type(e).__name__}: {e}"
+        self.result, self.notice, self.figure = result, notice, fig
+        self.status.value = f"<span style='color:#a33'>{html.escape(notice)}</span>" if notice else ""
+        self.png = None if fig is None else viz.to_png(fig)
+        self.output.outputs = () if self.png is None else (self._png_output(),)
+        if error is not None and change is None:
+            raise error
+
+    def _png_output(self) -> dict:
+        return {
+            "output_type": "display_data",
+            "data": {"image/png": base64.b64encode(self.png).decode("ascii"), "text/plain": "<compare plot>"},
+            "metadata": {},
+        }
+
+    def _repr_mimebundle_(self, **kwargs) -> dict:
+        # The live widget, plus the plot as a PNG for viewers without a kernel (and for headless checks).
+        data = self.widget._repr_mimebundle_(**kwargs)
+        if self.png is not None:
+            data["image/png"] = base64.b64encode(self.png).decode("ascii")
+        return data
+
+
+class ColorizePanel(Panel):
+    """DeOldify colorization: render_factor slider (7–45), model choice.
+
+    With ``strip=(12, 24, ...)`` it shows the photo colorized at those render factors and the slider's.
+    Without the generator's checkpoint it shows what the network would see at each render factor.
+    """
+
+    def __init__(self, image: Optional[np.ndarray] = None, *, render_factor: int = 35, model: str = "artistic",
+                 strip: Sequence[int] = (), callback: Callable[..., Any] = colorize_image, **kwargs):
+        self._init = dict(render_factor=render_factor, model=model)
+        self.strip_factors = tuple(strip)
+        if strip:
+            callback = functools.partial(render_factor_sweep, factors=self.strip_factors, colorize=callback)
+        super().__init__(callback, None if image is None else (image,), **kwargs)
+
+    def controls(self):
+        return {
+            "render_factor": W.IntSlider(value=self._init["render_factor"], min=7, max=45, step=1,
+                                         description="render_factor", continuous_update=False),
+            "model": W.Dropdown(options=list(COLORIZE_MODELS), value=self._init["model"], description="model"),
+        }
+
+    def fallback(self, inputs, values):
+        rf = values["render_factor"]
+        if self.strip_factors:
+            return {f: colorizer_view(inputs[0], f) for f in sorted({*self.strip_factors, rf})}
+        return colorizer_view(inputs[0], rf)
+
+    def plot(self, inputs, result, values, fallback):
+        rf, model = values["render_factor"], values["model"]
+        if isinstance(result, dict):
+            title = "what the generator sees (weights missing)" if fallback else f"DeOldify {model}"
+            return viz.render_factor_strip(result, inputs[0], suptitle=title)
+        if not fallback:
+            return viz.compare(inputs[0], result, titles=("before", f"{model}, render_factor {rf}"))
+        s = RENDER_BASE * rf
+        return viz.compare(inputs[0], result, titles=("before", f"generator input at render_factor {rf}: {s}×{s}"),
+                           suptitle="not colorized: weights missing")
+
+
+class RepairPanel(Panel):
+    """Bringing-Old-Photos repair: scratch, HR and face-enhancement toggles, model or classical mode.
+
+    Shows input / scratch mask / stage 1 / faces / final. Without the checkpoints it runs the classical
+    repair (no weights) and says so.
+    """
+
+    def __init__(self, image: Optional[np.ndarray] = None, *, with_scratch: bool = True, hr: bool = False,
+                 faces: bool = True, mode: str = "model", callback: Callable[..., Any] = repair_image, **kwargs):
+        self._init = dict(with_scratch=with_scratch, hr=hr, faces=faces, mode=mode)
+        super().__init__(callback, None if image is None else (image,), **kwargs)
+
+    def controls(self):
+        i = self._init
+        return {
+            "with_scratch": W.Checkbox(value=i["with_scratch"], description="scratches", indent=False),
+            "hr": W.Checkbox(value=i["hr"], description="HR", indent=False),
+            "faces": W.Checkbox(value=i["faces"], description="faces", indent=False),
+            "mode": W.Dropdown(options=["model", "classical"], value=i["mode"], description="mode"),
+        }
+
+    def fallback(self, inputs, values):
+        if values["mode"] == "classical":
+            return None
+        return self.callback(*inputs, **{**values, "mode": "classical"})
+
+    def plot(self, inputs, result, values, fallback):
+        mode = getattr(result, "mode", values["mode"])
+        return viz.repair_stages(inputs[0], result, suptitle=f"repair ({mode})")
+
+
+class InterpolatePanel(Panel):
+    """Frame interpolation between two frames: factor and model; shows frame 0 / middle / frame 1 / difference.
+
+    Without the chosen model's checkpoint it uses optical flow (no weights) and says so.
+    """
+
+    def __init__(self, frame0: np.ndarray, frame1: np.ndarray, *, factor: int = 2, model: str = "rife-4.0",
+                 truth: Optional[np.ndarray] = None, callback: Callable[..., Any] = interpolate_frames):
+        self.truth = truth
+        self._models = interpolation_models()
+        self._init = dict(factor=factor, model=model)
+        super().__init__(callback, (frame0, frame1))
+
+    def controls(self):
+        return {
+            "factor": W.Dropdown(options=[2, 4, 8], value=self._init["factor"], description="factor"),
+            "model": W.Dropdown(options=[(f"{n}: {d}", n) for n, d in self._models], value=self._init["model"],
+                                description="model"),
+        }
+
+    def fallback(self, inputs, values):
+        if values["model"] == "flow":
+            return None
+        return self.callback(*inputs, **{**values, "model": "flow"})
+
+    def plot(self, inputs, result, values, fallback):
+        k = len(result) // 2  # the middle one of the factor - 1 new frames
+        t = (k + 1) / values["factor"]
+        truth = self.truth if values["factor"] == 2 else None
+        used = "flow" if fallback else values["model"]
+        return viz.interpolation_strip(inputs[0], result[k], inputs[1], truth=truth, label=f"{used}, t = {t:g}")
