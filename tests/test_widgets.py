@@ -1,0 +1,227 @@
+"""Panels: controls re-run their callback and redraw; missing weights give one line and a weight-free view."""
+from __future__ import annotations
+
+import datetime
+import io
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from restoration_lib import widgets
+from restoration_lib.errors import MissingWeightsError
+
+MISSING = MissingWeightsError(
+    "ColorizeArtistic_gen.pth not found in /tmp/w/deoldify.\n"
+    "Fetch it with: python -m restoration_lib weights fetch deoldify-artistic\n(or put a copy there)"
+)
+
+
+def _img(h=30, w=40, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+class Recorder:
+    """A stand-in callback that records its calls and returns ``fn(*args, **kwargs)``."""
+
+    def __init__(self, fn):
+        self.fn, self.calls = fn, []
+
+    def __call__(self, *args, **kwargs):
+        self.calls.append(kwargs)
+        return self.fn(*args, **kwargs)
+
+
+def fake_colorize(image, render_factor, model):
+    tint = {"artistic": (1.0, 0.8, 0.6), "stable": (0.6, 0.8, 1.0), "video": (0.8, 1.0, 0.8)}[model]
+    return (image * np.array(tint) * render_factor / 45).astype(np.uint8)
+
+
+def missing(*args, **kwargs):
+    raise MISSING
+
+
+# -- colorize ------------------------------------------------------------------------------------------
+
+
+def test_colorize_panel_controls_and_initial_plot():
+    cb = Recorder(fake_colorize)
+    p = widgets.ColorizePanel(_img(), callback=cb)
+    s = p.render_factor
+    assert (s.min, s.max, s.value, s.description) == (7, 45, 35, "render_factor")
+    assert list(p.model.options) == ["artistic", "stable", "video"]
+    assert cb.calls == [{"render_factor": 35, "model": "artistic"}]
+    assert p.calls == 1 and p.png and p.notice == "" and p.status.value == ""
+    out = p.output.outputs
+    assert len(out) == 1 and out[0]["data"]["image/png"]  # the plot sits in the Output widget
+    bundle = p._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle and bundle["image/png"]
+
+
+def test_moving_the_slider_reruns_the_callback_and_changes_the_plot():
+    cb = Recorder(fake_colorize)
+    p = widgets.ColorizePanel(_img(), callback=cb)
+    before, output_before = p.png, p.output.outputs
+    p.render_factor.value = 20
+    assert cb.calls[-1] == {"render_factor": 20, "model": "artistic"} and p.calls == 2
+    assert p.png != before and p.output.outputs != output_before
+    np.testing.assert_array_equal(p.result, fake_colorize(_img(), 20, "artistic"))
+    p.model.value = "stable"
+    assert cb.calls[-1] == {"render_factor": 20, "model": "stable"} and p.calls == 3
+
+
+def test_colorize_without_weights_says_so_in_one_line_and_shows_the_generator_input():
+    p = widgets.ColorizePanel(_img(), callback=missing)
+    assert "\n" not in p.notice
+    assert "ColorizeArtistic_gen.pth" in p.notice
+    assert "python -m restoration_lib weights fetch deoldify-artistic" in p.notice
+    assert widgets.WITHOUT_WEIGHTS in p.notice and "ColorizeArtistic_gen.pth" in p.status.value
+    assert p.result.shape == (16 * 35, 16 * 35)  # what the generator sees
+    first = p.png
+    p.render_factor.value = 20
+    assert p.result.shape == (320, 320) and p.png != first and p.calls == 2
+    assert p.figure._suptitle.get_text() == "not colorized: weights missing"
+
+
+def test_colorize_strip_adds_the_slider_value_and_shows_progress():
+    cb = Recorder(fake_colorize)
+    p = widgets.ColorizePanel(_img(), callback=cb, strip=(12, 24))
+    assert sorted(p.result) == [12, 24, 35]
+    assert [c["render_factor"] for c in cb.calls] == [12, 24, 35]
+    p.render_factor.value = 18
+    assert sorted(p.result) == [12, 18, 24]
+    assert [ax.get_title() for ax in p.figure.axes] == [
+        "original", "render_factor 12", "render_factor 18", "render_factor 24"]
+    p = widgets.ColorizePanel(_img(), callback=missing, strip=(12, 24))
+    assert {k: v.shape for k, v in p.result.items()} == {12: (192, 192), 24: (384, 384), 35: (560, 560)}
+
+
+def test_colorizer_view_is_a_gray_square_of_16_render_factor():
+    v = widgets.colorizer_view(_img(30, 50), 7)
+    assert v.shape == (112, 112) and v.dtype == np.uint8
+    flat = np.full((30, 50, 3), (200, 100, 50), np.uint8)
+    assert np.all(widgets.colorizer_view(flat, 7) == round(0.299 * 200 + 0.587 * 100 + 0.114 * 50))
+
+
+def test_render_factor_sweep_calls_each_factor_once():
+    cb = Recorder(fake_colorize)
+    out = widgets.render_factor_sweep(_img(), 20, "video", factors=(30, 10, 20), colorize=cb, progress=False)
+    assert list(out) == [10, 20, 30] and [c["render_factor"] for c in cb.calls] == [10, 20, 30]
+    assert all(c["model"] == "video" for c in cb.calls)
+
+
+# -- repair --------------------------------------------------------------------------------------------
+
+
+def fake_repair(image, with_scratch, hr, faces, mode):
+    mask = (image[..., 0] > 128).astype(np.uint8) * 255 if with_scratch else None
+    found = [SimpleNamespace(box=(2, 2, 12, 14))] if faces else []
+    return SimpleNamespace(image=255 - image, stage1=image // 2, scratch_mask=mask, faces=found, mode=mode)
+
+
+def test_repair_panel_toggles_rerun_with_new_values():
+    cb = Recorder(fake_repair)
+    p = widgets.RepairPanel(_img(), callback=cb)
+    assert cb.calls[-1] == {"with_scratch": True, "hr": False, "faces": True, "mode": "model"}
+    titles = [ax.get_title() for ax in p.figure.axes]
+    assert titles == ["input", "scratch mask", "stage 1 (model)", "faces: 1 found", "final"]
+    first = p.png
+    p.with_scratch.value = False
+    assert cb.calls[-1]["with_scratch"] is False and p.png != first
+    p.hr.value, p.faces.value = True, False
+    assert cb.calls[-1] == {"with_scratch": False, "hr": True, "faces": False, "mode": "model"}
+    assert p.calls == 4
+
+
+def test_repair_without_weights_runs_the_classical_repair_and_says_so():
+    def cb(image, mode, **kw):
+        if mode == "model":
+            raise MissingWeightsError("global_checkpoints.zip is missing; python -m restoration_lib weights fetch bopbtl-global")
+        return fake_repair(image, mode=mode, **kw)
+
+    p = widgets.RepairPanel(_img(), callback=cb)
+    assert p.result.mode == "classical" and "weights fetch bopbtl-global" in p.notice
+    assert p.figure._suptitle.get_text() == "repair (classical)"
+    p.mode.value = "classical"
+    assert p.notice == "" and p.result.mode == "classical"
+
+
+# -- interpolate ---------------------------------------------------------------------------------------
+
+
+def fake_interpolate(f0, f1, factor, model):
+    return [((1 - k / factor) * f0 + k / factor * f1).astype(np.uint8) for k in range(1, factor)]
+
+
+def test_interpolate_panel_factor_and_model(monkeypatch):
+    monkeypatch.setattr(widgets, "interpolation_models", lambda: [("rife-4.0", "RIFE"), ("flow", "flow")])
+    cb = Recorder(fake_interpolate)
+    f0, f1 = _img(seed=1), _img(seed=2)
+    p = widgets.InterpolatePanel(f0, f1, callback=cb, truth=f0)
+    assert cb.calls[-1] == {"factor": 2, "model": "rife-4.0"} and len(p.result) == 1
+    assert [ax.get_title() for ax in p.figure.axes][1] == "middle (rife-4.0, t = 0.5)"
+    assert p.figure.axes[3].get_title().startswith("|middle − truth|")
+    first = p.png
+    p.factor.value = 4
+    assert len(p.result) == 3 and p.png != first
+    assert p.figure.axes[3].get_title().startswith("|frame 1 − frame 0|")  # no truth at t = 0.5 of 4
+    assert [label for label, _ in p.model.options] == ["rife-4.0: RIFE", "flow: flow"]
+
+
+def test_interpolate_without_weights_uses_flow(monkeypatch):
+    monkeypatch.setattr(widgets, "interpolation_models", lambda: [("rife-4.6", "RIFE 4.6"), ("flow", "flow")])
+
+    def cb(f0, f1, factor, model):
+        if model != "flow":
+            raise MissingWeightsError("flownet.pkl missing: python -m restoration_lib weights fetch rife-4.6")
+        return fake_interpolate(f0, f1, factor, model)
+
+    p = widgets.InterpolatePanel(_img(seed=1), _img(seed=2), model="rife-4.6", callback=cb)
+    assert "weights fetch rife-4.6" in p.notice
+    assert p.figure.axes[1].get_title() == "middle (flow, t = 0.5)"
+
+
+# -- errors, picker ------------------------------------------------------------------------------------
+
+
+def test_errors_raise_at_construction_and_show_in_the_panel_later():
+    def cb(image, render_factor, model):
+        if render_factor < 10:
+            raise ValueError("render_factor too small for this stand-in")
+        return fake_colorize(image, render_factor, model)
+
+    with pytest.raises(ValueError, match="too small"):
+        widgets.ColorizePanel(_img(), render_factor=8, callback=cb)
+    p = widgets.ColorizePanel(_img(), callback=cb)
+    p.render_factor.value = 7
+    assert p.notice == "ValueError: render_factor too small for this stand-in"
+    assert p.result is None and p.png is None and p.output.outputs == ()
+    p.render_factor.value = 30
+    assert p.notice == "" and p.png
+
+
+def test_missing_weights_line_is_one_line_with_the_command():
+    line = widgets.missing_weights_line(MISSING)
+    assert line == ("ColorizeArtistic_gen.pth not found in /tmp/w/deoldify; fetch it with: "
+                    "python -m restoration_lib weights fetch deoldify-artistic")
+    one = MissingWeightsError("x.pth missing; run python -m restoration_lib weights fetch x")
+    assert widgets.missing_weights_line(one) == str(one)
+
+
+def test_picker_over_samples_and_upload():
+    a, b = _img(seed=5), _img(20, 20, seed=6)
+    cb = Recorder(fake_colorize)
+    picker = widgets.ImagePicker({"a": lambda: a, "b": lambda: b})
+    p = widgets.ColorizePanel(callback=cb, picker=picker)
+    np.testing.assert_array_equal(p.result, fake_colorize(a, 35, "artistic"))
+    picker.dropdown.value = "b"
+    assert p.calls == 2 and p.result.shape == (20, 20, 3)
+    pytest.importorskip("restoration_lib.io", reason="restoration_lib.io (lead) is not merged yet")
+    up = _img(12, 16, seed=7)
+    buf = io.BytesIO()
+    Image.fromarray(up).save(buf, format="PNG")
+    picker.upload.value = ({"name": "mine.png", "type": "image/png", "size": len(buf.getvalue()),
+                            "content": memoryview(buf.getvalue()), "last_modified": datetime.datetime.now()},)
+    assert picker.dropdown.value == "upload: mine.png"
+    np.testing.assert_array_equal(p.result, fake_colorize(up, 35, "artistic"))
