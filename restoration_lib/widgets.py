@@ -40,6 +40,7 @@ __all__ = [
     "interpolate_frames",
     "interpolation_models",
     "missing_weights_line",
+    "FetchButton",
     "ImagePicker",
     "Panel",
     "ColorizePanel",
@@ -49,7 +50,7 @@ __all__ = [
 
 COLORIZE_MODELS = ("artistic", "stable", "video")
 RENDER_BASE = 16  # DeOldify resizes the photo to a square of render_factor * 16 pixels
-WITHOUT_WEIGHTS = "Without downloads: classical repair, face detection, optical-flow interpolation."
+WITHOUT_WEIGHTS = "without downloads: classical repair, face detection, optical-flow interpolation"
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -175,10 +176,10 @@ def interpolation_models() -> list[tuple[str, str]]:
 def missing_weights_line(err: MissingWeightsError) -> str:
     """One line naming the missing file and the command that fetches it."""
     msg = str(err)
-    cmd = re.search(r"python -m restoration_lib weights fetch [\w.\-]+", msg)
+    cmd = re.search(r"python -m restoration_lib weights fetch [^\n]*", msg)
     first = msg.strip().splitlines()[0] if msg.strip() else "a checkpoint is missing"
-    if cmd and cmd.group(0) not in first:
-        first = f"{first.rstrip('.')}; fetch it with: {cmd.group(0)}"
+    if cmd and cmd.group(0).strip() not in first:
+        first = f"{first.rstrip('.')}; fetch it with: {cmd.group(0).strip()}"
     return first
 
 
@@ -186,35 +187,10 @@ def missing_weights_line(err: MissingWeightsError) -> str:
 # image picker
 
 
-def _fallback_samples() -> dict[str, Callable[[], np.ndarray]]:  # TODO(lead): replace by restoration_lib.samples
-    from skimage import data
-
-    def aged(img: np.ndarray, seed: int) -> np.ndarray:
-        rng = np.random.default_rng(seed)
-        g = img.astype(np.float32) / 255.0
-        if g.ndim == 3:
-            g = g @ np.array([0.299, 0.587, 0.114], np.float32)
-        g = 0.25 + 0.6 * g + rng.normal(0, 0.04, g.shape).astype(np.float32)
-        for _ in range(6):  # thin bright scratches
-            x = rng.integers(0, g.shape[1])
-            g[:, max(0, x - 1) : x + 1] = 0.95
-        sepia = np.stack([g * 1.07, g * 0.95, g * 0.78], axis=2)
-        small = Image.fromarray((np.clip(sepia, 0, 1) * 255).astype(np.uint8))
-        return np.asarray(small.resize((small.width // 2, small.height // 2), Image.BILINEAR))
-
-    return {"astronaut (aged)": lambda: aged(data.astronaut(), 1), "camera (aged)": lambda: aged(data.camera(), 2)}
-
-
 def _sample_table() -> dict[str, Callable[[], np.ndarray]]:
-    try:
-        from . import samples
-    except ImportError:
-        return _fallback_samples()
-    table = {}
-    for p in samples.list_samples():
-        name = getattr(p, "stem", str(p))
-        table[name] = functools.partial(lambda n: viz.as_rgb8(samples.sample_image(n)), name)
-    return table
+    from . import samples
+
+    return {name: functools.partial(samples.sample_image, name) for name in samples.SAMPLE_NAMES}
 
 
 def _decode_upload(content: bytes) -> np.ndarray:
@@ -255,6 +231,41 @@ class ImagePicker:
     def _on_upload(self, change) -> None:
         for f in change["new"]:
             self.add(f"upload: {f['name']}", _decode_upload(f["content"]))
+
+
+class FetchButton:
+    """A button that downloads one checkpoint with a progress bar: ``python -m restoration_lib weights fetch ID``
+    from a notebook. Re-run a panel (or move one of its controls) afterwards to use the model.
+
+    Attributes:
+        button: the ``Button``; ``progress``: an ``Output`` for the bar; ``status``: an ``HTML`` line;
+        paths: the files fetched by the last click.
+    """
+
+    def __init__(self, weight_id: str, *, weights_dir: Optional[str] = None, fetch: Optional[Callable[..., Any]] = None):
+        if fetch is None:
+            from .weights import fetch
+        self.weight_id, self._fetch, self._dir = weight_id, fetch, weights_dir
+        self.paths: list = []
+        self.button = W.Button(description=f"fetch {weight_id}", icon="download")
+        self.progress, self.status = W.Output(), W.HTML()
+        self.button.on_click(self.click)
+        self.widget = W.VBox([self.button, self.progress, self.status])
+
+    def click(self, _button: Any = None) -> None:
+        self.button.disabled = True
+        self.status.value = ""
+        with self.progress:
+            try:
+                self.paths = list(self._fetch([self.weight_id], weights_dir=self._dir, progress=True))
+                self.status.value = html.escape(f"{self.weight_id}: {self.paths[0]}")
+            except Exception as e:  # noqa: BLE001 - the one line a user can act on
+                self.status.value = f"<span style='color:#a33'>{html.escape(f'{type(e).__name__}: {e}')}</span>"
+            finally:
+                self.button.disabled = False
+
+    def _repr_mimebundle_(self, **kwargs) -> dict:
+        return self.widget._repr_mimebundle_(**kwargs)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -301,6 +312,8 @@ class Panel:
         self._controls = self.controls()
         for name, w in self._controls.items():
             setattr(self, name, w)
+            if "description_width" in w.style.keys:
+                w.style.description_width = "initial"
             w.observe(self.refresh, names="value")
         rows = [W.HBox(list(self._controls.values())), self.status, self.progress, self.output]
         if self.picker is not None:
@@ -345,7 +358,7 @@ class Panel:
                 try:
                     result, used_fallback = self.callback(*inputs, **values), False
                 except MissingWeightsError as e:
-                    notice = f"{missing_weights_line(e)} {WITHOUT_WEIGHTS}"
+                    notice = f"{missing_weights_line(e)} — {WITHOUT_WEIGHTS}"
                     result, used_fallback = self.fallback(inputs, values), True
                 if result is not None:
                     fig = self.plot(inputs, result, values, used_fallback)
@@ -353,7 +366,7 @@ class Panel:
                 result, error = None, e
                 notice = f"{type(e).__name__}: {e}"
         self.result, self.notice, self.figure = result, notice, fig
-        self.status.value = f"<span style='color:#a33'>{html.escape(notice)}</span>" if notice else ""
+        self.status.value = f"<span style='color:#a33'>⚠ {html.escape(notice)}</span>" if notice else ""
         self.png = None if fig is None else viz.to_png(fig)
         self.output.outputs = () if self.png is None else (self._png_output(),)
         if error is not None and change is None:

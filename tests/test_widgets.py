@@ -225,3 +225,21 @@ def test_picker_over_samples_and_upload():
                             "content": memoryview(buf.getvalue()), "last_modified": datetime.datetime.now()},)
     assert picker.dropdown.value == "upload: mine.png"
     np.testing.assert_array_equal(p.result, fake_colorize(up, 35, "artistic"))
+
+
+def test_fetch_button_calls_fetch_and_reports():
+    got = []
+
+    def fetch(ids, weights_dir=None, progress=True):
+        got.append((list(ids), weights_dir))
+        if weights_dir == "offline":
+            raise OSError("no network")
+        return [f"/w/{ids[0]}.pkl"]
+
+    b = widgets.FetchButton("rife-4.0", weights_dir="/w", fetch=fetch)
+    assert b.button.description == "fetch rife-4.0" and got == []
+    b.button.click()
+    assert got == [(["rife-4.0"], "/w")] and b.paths == ["/w/rife-4.0.pkl"] and "/w/rife-4.0.pkl" in b.status.value
+    b = widgets.FetchButton("rife-4.0", weights_dir="offline", fetch=fetch)
+    b.button.click()
+    assert "OSError: no network" in b.status.value and not b.button.disabled
