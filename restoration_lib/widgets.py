@@ -85,7 +85,9 @@ def colorizer_view(image: np.ndarray, render_factor: int = 35) -> np.ndarray:
     """What DeOldify's generator sees at ``render_factor``: the photo in gray, stretched to a square of
     ``16 * render_factor`` pixels (no weights needed). Returns S,S uint8."""
     size = RENDER_BASE * int(render_factor)
-    return np.asarray(Image.fromarray(viz.as_rgb8(image)).convert("L").resize((size, size), Image.BILINEAR))
+    rgb = viz.as_rgb8(image)
+    rgb = np.repeat(rgb[..., None], 3, axis=2) if rgb.ndim == 2 else rgb
+    return np.asarray(Image.fromarray(rgb).resize((size, size), Image.BILINEAR).convert("L"))
 
 
 @functools.lru_cache(maxsize=2)
