@@ -67,13 +67,16 @@ def _colorizer(model: str, weights_dir: Optional[str], device: Optional[str], pr
 def colorize_image(
     image: np.ndarray,
     render_factor: int = 35,
-    model: str = "artistic",
+    model: Any = "artistic",
     *,
     weights_dir: Optional[str] = None,
     device: Optional[str] = None,
     precision: str = "exact",
 ) -> np.ndarray:
     """Colorize ``image`` (H,W,3 uint8) with DeOldify; returns H,W,3 uint8 (see :class:`~restoration_lib.colorize.Colorizer`).
+
+    ``model`` is ``"artistic"``, ``"stable"``, ``"video"`` or a network from :func:`restoration_lib.models.load`;
+    the colorizer is kept between calls.
 
     Raises:
         MissingWeightsError: the generator's checkpoint is not on disk.
@@ -425,7 +428,7 @@ class ColorizePanel(Panel):
         if not fallback:
             return viz.compare(inputs[0], result, titles=("before", f"{model}, render_factor {rf}"))
         s = RENDER_BASE * rf
-        return viz.compare(inputs[0], result, titles=("before", f"generator input at render_factor {rf}: {s}×{s}"),
+        return viz.compare(inputs[0], result, titles=("before", f"{model} generator's input at render_factor {rf}: {s}×{s}"),
                            suptitle="not colorized: weights missing")
 
 

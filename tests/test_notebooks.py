@@ -23,7 +23,7 @@ NOTEBOOKS = ROOT / "notebooks"
 # notebook -> (panel variable, control, new value) moved after the notebook ran
 CHANGES = {
     "run.ipynb": [("repair", "with_scratch", False), ("colorize", "render_factor", 20), ("interpolate", "factor", 4)],
-    "colorize.ipynb": [("panel", "render_factor", 20), ("panel", "model", "stable"), ("sweep", "render_factor", 30)],
+    "colorize.ipynb": [("panel", "render_factor", 20), ("sweep", "render_factor", 30)],
     "repair.ipynb": [("panel", "with_scratch", False), ("panel", "faces", False)],
     "interpolate.ipynb": [("panel", "factor", 4), ("panel", "model", "flow")],
     "full_pipeline.ipynb": [("panel", "render_factor", 20)],

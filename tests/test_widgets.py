@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import io
 from types import SimpleNamespace
 
@@ -243,3 +244,33 @@ def test_fetch_button_calls_fetch_and_reports():
     b = widgets.FetchButton("rife-4.0", weights_dir="offline", fetch=fetch)
     b.button.click()
     assert "OSError: no network" in b.status.value and not b.button.disabled
+
+
+# -- the real library behind the callbacks (stand-in weights; no published checkpoint needed) ------------
+
+
+def test_colorize_image_missing_weights_names_file_and_command(tmp_path):
+    pytest.importorskip("restoration_lib.colorize", reason="restoration_lib.colorize is not merged yet")
+    with pytest.raises(MissingWeightsError) as err:
+        widgets.colorize_image(_img(), 7, "stable", weights_dir=str(tmp_path))
+    line = widgets.missing_weights_line(err.value)
+    assert "\n" not in line and "ColorizeStable_gen.pth" in line
+    assert line.endswith(f"python -m restoration_lib weights fetch deoldify-stable --dir {tmp_path}")
+    p = widgets.ColorizePanel(_img(), callback=functools.partial(widgets.colorize_image, weights_dir=str(tmp_path)))
+    assert "deoldify-artistic" in p.notice and p.result.shape == (560, 560)
+
+
+def test_colorize_panel_with_a_stand_in_generator(make_checkpoint, reference_dir):
+    pytest.importorskip("restoration_lib.colorize", reason="restoration_lib.colorize is not merged yet")
+    from restoration_lib import models
+
+    keys = make_checkpoint.load_manifest(str(reference_dir / "deoldify" / "artistic.manifest.json"))
+    net = models.load("deoldify-artistic", make_checkpoint.make_state_dict(keys, seed=0))
+    photo = np.repeat(_img(48, 64)[..., :1], 3, axis=2)  # a gray photo
+    p = widgets.ColorizePanel(photo, render_factor=7, callback=lambda image, render_factor, model: (
+        widgets.colorize_image(image, render_factor, model=net)))
+    assert p.notice == "" and p.result.shape == photo.shape and p.result.dtype == np.uint8
+    assert np.abs(p.result.astype(int) - photo).max() > 0  # the stand-in network adds (meaningless) colour
+    first, colour = p.png, p.result
+    p.render_factor.value = 8
+    assert p.notice == "" and p.png != first and not np.array_equal(p.result, colour)
