@@ -50,7 +50,8 @@ __all__ = [
 
 COLORIZE_MODELS = ("artistic", "stable", "video")
 RENDER_BASE = 16  # DeOldify resizes the photo to a square of render_factor * 16 pixels
-WITHOUT_WEIGHTS = "without downloads: classical repair, face detection, optical-flow interpolation"
+WITHOUT_WEIGHTS = ("without downloads: classical repair and optical-flow interpolation; "
+                   "from PyPI alone: RIFE 4.0 and dlib's face landmarks")
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -133,29 +134,28 @@ def interpolate_frames(
     frame0: np.ndarray,
     frame1: np.ndarray,
     factor: int = 2,
-    model: str = "rife-4.0",
+    model: Any = "rife-4.0",
     *,
     weights_dir: Optional[str] = None,
     device: Optional[str] = None,
     precision: str = "exact",
-    progress: bool = True,
 ) -> list[np.ndarray]:
     """The ``factor - 1`` frames between ``frame0`` and ``frame1`` (H,W,3 uint8), at t = k / factor.
+
+    ``model`` is a name from :func:`interpolation_models` or a network from :func:`restoration_lib.models.load`.
 
     Raises:
         MissingWeightsError: ``model`` needs a checkpoint that is not on disk.
     """
     if factor < 2:
         raise ValueError(f"factor must be at least 2; got {factor}")
-    interp = _interpolator(model, weights_dir, device, precision)
-    steps = tqdm(range(1, factor), desc=f"{model} ×{factor}", disable=not progress or factor < 3, leave=False)
-    return [interp(frame0, frame1, t=k / factor) for k in steps]
+    return _interpolator(model, weights_dir, device, precision).many(frame0, frame1, [k / factor for k in range(1, factor)])
 
 
 def render_factor_sweep(
     image: np.ndarray,
     render_factor: Optional[int] = None,
-    model: str = "artistic",
+    model: Any = "artistic",
     *,
     factors: Sequence[int] = (12, 24, 35, 45),
     colorize: Callable[..., np.ndarray] = colorize_image,
@@ -167,15 +167,20 @@ def render_factor_sweep(
         MissingWeightsError: the generator's checkpoint is not on disk.
     """
     todo = sorted({*factors, *(() if render_factor is None else (render_factor,))})
-    return {rf: colorize(image, render_factor=rf, model=model) for rf in tqdm(todo, desc="render factors", disable=not progress)}
+    bar = tqdm(todo, desc="render factors", disable=not progress)
+    return {rf: colorize(image, render_factor=rf, model=model) for rf in bar}
+
+
+FLOW_DESCRIPTION = "optical flow (OpenCV DIS, splatted to the time wanted); no weights needed"
 
 
 def interpolation_models() -> list[tuple[str, str]]:
-    """(name, one-line description) of every interpolation method, the weight-free ``flow`` last."""
+    """(name, one-line description) of every interpolation model, the weight-free ``flow`` last."""
     from . import models
+    from .interpolate import available_models
 
-    rows = [(n, models.get_spec(n).description) for n in models.names() if n.startswith(("rife", "superslomo"))]
-    return rows + [("flow", "optical-flow fallback (OpenCV DIS flow, no weights needed)")]
+    rows = [(n, models.get_spec(n).description) for n in available_models() if n != "flow"]
+    return rows + [("flow", FLOW_DESCRIPTION)]
 
 
 def missing_weights_line(err: MissingWeightsError) -> str:
@@ -331,12 +336,28 @@ class Panel:
     def controls(self) -> dict[str, W.ValueWidget]:
         return {}
 
-    def plot(self, inputs: tuple[np.ndarray, ...], result: Any, values: dict[str, Any], fallback: bool):
+    def plot(self, inputs: tuple[np.ndarray, ...], result: Any, used: dict[str, Any], fallback: bool):
+        """The figure for ``result``, made with settings ``used`` (the fallback's when ``fallback``)."""
         raise NotImplementedError
 
-    def fallback(self, inputs: tuple[np.ndarray, ...], values: dict[str, Any]) -> Any:
-        """The weight-free result shown when the callback's checkpoint is missing (``None``: nothing)."""
-        return None
+    def alternatives(self, values: dict[str, Any]) -> list[dict[str, Any]]:
+        """Settings to try, in order, when the callback's checkpoint is missing (e.g. ``{"mode": "classical"}``)."""
+        return []
+
+    def fallback(self, inputs: tuple[np.ndarray, ...], values: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """What to show when the callback's checkpoint is missing, and the settings that made it.
+
+        Tries the callback with each of :meth:`alternatives` in turn; ``(None, values)`` when none works.
+        """
+        for alt in self.alternatives(values):
+            used = {**values, **alt}
+            if used == values:
+                continue
+            try:
+                return self.callback(*inputs, **used), used
+            except MissingWeightsError:
+                continue
+        return None, values
 
     # -- machinery
     @property
@@ -361,12 +382,12 @@ class Panel:
         with self.progress:  # progress bars of the work appear here
             try:
                 try:
-                    result, used_fallback = self.callback(*inputs, **values), False
+                    result, used, fallback = self.callback(*inputs, **values), values, False
                 except MissingWeightsError as e:
                     notice = f"{missing_weights_line(e)} — {WITHOUT_WEIGHTS}"
-                    result, used_fallback = self.fallback(inputs, values), True
+                    (result, used), fallback = self.fallback(inputs, values), True
                 if result is not None:
-                    fig = self.plot(inputs, result, values, used_fallback)
+                    fig = self.plot(inputs, result, used, fallback)
             except Exception as e:  # noqa: BLE001 - shown to the user in the panel
                 result, error = None, e
                 notice = f"{type(e).__name__}: {e}"
@@ -417,8 +438,8 @@ class ColorizePanel(Panel):
     def fallback(self, inputs, values):
         rf = values["render_factor"]
         if self.strip_factors:
-            return {f: colorizer_view(inputs[0], f) for f in sorted({*self.strip_factors, rf})}
-        return colorizer_view(inputs[0], rf)
+            return {f: colorizer_view(inputs[0], f) for f in sorted({*self.strip_factors, rf})}, values
+        return colorizer_view(inputs[0], rf), values
 
     def plot(self, inputs, result, values, fallback):
         rf, model = values["render_factor"], values["model"]
@@ -453,14 +474,13 @@ class RepairPanel(Panel):
             "mode": W.Dropdown(options=["model", "classical"], value=i["mode"], description="mode"),
         }
 
-    def fallback(self, inputs, values):
-        if values["mode"] == "classical":
-            return None
-        return self.callback(*inputs, **{**values, "mode": "classical"})
+    def alternatives(self, values):
+        # classical needs no checkpoint; its face detection needs dlib's landmarks (from PyPI)
+        return [{"mode": "classical"}, {"mode": "classical", "faces": False}]
 
-    def plot(self, inputs, result, values, fallback):
-        mode = getattr(result, "mode", values["mode"])
-        return viz.repair_stages(inputs[0], result, suptitle=f"repair ({mode})")
+    def plot(self, inputs, result, used, fallback):
+        faces = "" if used["faces"] else ", faces off"
+        return viz.repair_stages(inputs[0], result, suptitle=f"repair ({used['mode']}{faces})")
 
 
 class InterpolatePanel(Panel):
@@ -483,14 +503,11 @@ class InterpolatePanel(Panel):
                                 description="model"),
         }
 
-    def fallback(self, inputs, values):
-        if values["model"] == "flow":
-            return None
-        return self.callback(*inputs, **{**values, "model": "flow"})
+    def alternatives(self, values):
+        return [{"model": "flow"}]
 
     def plot(self, inputs, result, values, fallback):
         k = len(result) // 2  # the middle one of the factor - 1 new frames
         t = (k + 1) / values["factor"]
         truth = self.truth if values["factor"] == 2 else None
-        used = "flow" if fallback else values["model"]
-        return viz.interpolation_strip(inputs[0], result[k], inputs[1], truth=truth, label=f"{used}, t = {t:g}")
+        return viz.interpolation_strip(inputs[0], result[k], inputs[1], truth=truth, label=f"{values['model']}, t = {t:g}")

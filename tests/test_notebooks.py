@@ -25,7 +25,7 @@ CHANGES = {
     "run.ipynb": [("repair", "with_scratch", False), ("colorize", "render_factor", 20), ("interpolate", "factor", 4)],
     "colorize.ipynb": [("panel", "render_factor", 20), ("sweep", "render_factor", 30)],
     "repair.ipynb": [("panel", "with_scratch", False), ("panel", "faces", False)],
-    "interpolate.ipynb": [("panel", "factor", 4), ("panel", "model", "flow")],
+    "interpolate.ipynb": [("panel", "factor", 4)],
     "full_pipeline.ipynb": [("panel", "render_factor", 20)],
 }
 

@@ -148,6 +148,28 @@ def test_repair_without_weights_runs_the_classical_repair_and_says_so():
     assert p.notice == "" and p.result.mode == "classical"
 
 
+def test_repair_fallback_drops_faces_when_the_landmarks_are_missing_too():
+    tried = []
+
+    def cb(image, mode, faces, **kw):
+        tried.append((mode, faces))
+        if mode == "model" or faces:
+            raise MissingWeightsError("shape_predictor_68_face_landmarks.dat missing; "
+                                      "python -m restoration_lib weights fetch dlib-landmarks-68")
+        return fake_repair(image, mode=mode, faces=faces, **kw)
+
+    p = widgets.RepairPanel(_img(), callback=cb)
+    assert tried == [("model", True), ("classical", True), ("classical", False)]
+    assert p.figure._suptitle.get_text() == "repair (classical, faces off)"
+    assert p.notice.startswith("shape_predictor_68_face_landmarks.dat missing")
+
+    def nothing_works(image, **kw):
+        raise MissingWeightsError("x missing; python -m restoration_lib weights fetch x")
+
+    p = widgets.RepairPanel(_img(), callback=nothing_works)
+    assert p.result is None and p.png is None and "weights fetch x" in p.notice
+
+
 # -- interpolate ---------------------------------------------------------------------------------------
 
 
