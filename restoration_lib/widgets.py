@@ -46,6 +46,8 @@ __all__ = [
     "ColorizePanel",
     "RepairPanel",
     "InterpolatePanel",
+    "PipelinePanel",
+    "restore_photo_stages",
 ]
 
 COLORIZE_MODELS = ("artistic", "stable", "video")
@@ -183,14 +185,56 @@ def interpolation_models() -> list[tuple[str, str]]:
     return rows + [("flow", FLOW_DESCRIPTION)]
 
 
-def missing_weights_line(err: MissingWeightsError) -> str:
-    """One line naming the missing file and the command that fetches it."""
-    msg = str(err)
-    cmd = re.search(r"python -m restoration_lib weights fetch [^\n]*", msg)
-    first = msg.strip().splitlines()[0] if msg.strip() else "a checkpoint is missing"
-    if cmd and cmd.group(0).strip() not in first:
-        first = f"{first.rstrip('.')}; fetch it with: {cmd.group(0).strip()}"
-    return first
+_FETCH = re.compile(r"python -m restoration_lib weights fetch ([\w.\-]+)[^\n]*")
+
+
+def restore_photo_stages(
+    image: np.ndarray,
+    with_scratch: bool = True,
+    hr: bool = False,
+    faces: bool = True,
+    mode: str = "model",
+    colorize: bool = True,
+    render_factor: int = 35,
+    model: Any = "artistic",
+    *,
+    weights_dir: Optional[str] = None,
+    device: Optional[str] = None,
+    precision: str = "exact",
+):
+    """Repair, then colorize, one photo (:func:`restoration_lib.pipeline.restore_photo`); returns its
+    :class:`~restoration_lib.pipeline.PhotoResult`. The networks are kept between calls.
+
+    Raises:
+        MissingWeightsError: a checkpoint of a stage that is switched on is not on disk.
+    """
+    from .pipeline import ColorizeOptions, ColorizeStage, restore_photo
+
+    repair = _restorer(with_scratch, hr, faces, mode, weights_dir, device, precision)
+    col = False
+    if colorize:
+        options = ColorizeOptions(model=model if isinstance(model, str) else "artistic", render_factor=render_factor)
+        col = ColorizeStage(_colorizer(model, weights_dir, device, precision), options)
+    return restore_photo(image, repair=repair, colorize=col, device=device, precision=precision, weights_dir=weights_dir)
+
+
+def missing_weights_line(err: MissingWeightsError, *more: MissingWeightsError) -> str:
+    """One line naming the missing file and the command that fetches it (and the ids of ``more`` missing ones)."""
+    msg = str(err).strip()
+    cmd = _FETCH.search(msg)
+    line = msg.splitlines()[0] if msg else "a checkpoint is missing"
+    if cmd and cmd.group(0).strip() not in line:
+        line = f"{line.rstrip('.')}; fetch it with: {cmd.group(0).strip()}"
+    seen = {cmd.group(1)} if cmd else set()
+    others = []
+    for e in more:
+        m = _FETCH.search(str(e))
+        if m and m.group(1) not in seen:
+            seen.add(m.group(1))
+            others.append(m.group(1))
+    if others:
+        line += f"; also missing: {', '.join(others)} (python -m restoration_lib weights fetch {' '.join(others)})"
+    return line
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -344,20 +388,21 @@ class Panel:
         """Settings to try, in order, when the callback's checkpoint is missing (e.g. ``{"mode": "classical"}``)."""
         return []
 
-    def fallback(self, inputs: tuple[np.ndarray, ...], values: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-        """What to show when the callback's checkpoint is missing, and the settings that made it.
+    def fallback(self, inputs: tuple[np.ndarray, ...], values: dict[str, Any]) -> tuple[Any, dict[str, Any], list]:
+        """What to show when the callback's checkpoint is missing: ``(result, settings used, errors met)``.
 
-        Tries the callback with each of :meth:`alternatives` in turn; ``(None, values)`` when none works.
+        Tries the callback with each of :meth:`alternatives` in turn; the result is ``None`` when none works.
         """
+        missed = []
         for alt in self.alternatives(values):
             used = {**values, **alt}
             if used == values:
                 continue
             try:
-                return self.callback(*inputs, **used), used
-            except MissingWeightsError:
-                continue
-        return None, values
+                return self.callback(*inputs, **used), used, missed
+            except MissingWeightsError as e:
+                missed.append(e)
+        return None, values, missed
 
     # -- machinery
     @property
@@ -384,8 +429,8 @@ class Panel:
                 try:
                     result, used, fallback = self.callback(*inputs, **values), values, False
                 except MissingWeightsError as e:
-                    notice = f"{missing_weights_line(e)} — {WITHOUT_WEIGHTS}"
-                    (result, used), fallback = self.fallback(inputs, values), True
+                    result, used, missed = self.fallback(inputs, values)
+                    notice, fallback = f"{missing_weights_line(e, *missed)} — {WITHOUT_WEIGHTS}", True
                 if result is not None:
                     fig = self.plot(inputs, result, used, fallback)
             except Exception as e:  # noqa: BLE001 - shown to the user in the panel
@@ -438,8 +483,8 @@ class ColorizePanel(Panel):
     def fallback(self, inputs, values):
         rf = values["render_factor"]
         if self.strip_factors:
-            return {f: colorizer_view(inputs[0], f) for f in sorted({*self.strip_factors, rf})}, values
-        return colorizer_view(inputs[0], rf), values
+            return {f: colorizer_view(inputs[0], f) for f in sorted({*self.strip_factors, rf})}, values, []
+        return colorizer_view(inputs[0], rf), values, []
 
     def plot(self, inputs, result, values, fallback):
         rf, model = values["render_factor"], values["model"]
@@ -511,3 +556,38 @@ class InterpolatePanel(Panel):
         t = (k + 1) / values["factor"]
         truth = self.truth if values["factor"] == 2 else None
         return viz.interpolation_strip(inputs[0], result[k], inputs[1], truth=truth, label=f"{values['model']}, t = {t:g}")
+
+
+class PipelinePanel(Panel):
+    """The whole photo chain: repair (scratches, HR, faces, mode) then colorize (on/off, render_factor, model).
+
+    Shows every stage's image. Without a stage's checkpoints it runs the classical repair and/or leaves the
+    photo uncoloured, and says so.
+    """
+
+    def __init__(self, image: Optional[np.ndarray] = None, *, with_scratch: bool = True, hr: bool = False,
+                 faces: bool = True, mode: str = "model", colorize: bool = True, render_factor: int = 35,
+                 model: str = "artistic", callback: Callable[..., Any] = restore_photo_stages, **kwargs):
+        self._init = dict(with_scratch=with_scratch, hr=hr, faces=faces, mode=mode, colorize=colorize,
+                          render_factor=render_factor, model=model)
+        super().__init__(callback, None if image is None else (image,), **kwargs)
+
+    def controls(self):
+        i = self._init
+        return {
+            **RepairPanel.controls(self),
+            "colorize": W.Checkbox(value=i["colorize"], description="colorize", indent=False),
+            **ColorizePanel.controls(self),
+        }
+
+    def alternatives(self, values):
+        return [{"mode": "classical"}, {"colorize": False}, {"colorize": False, "mode": "classical"},
+                {"colorize": False, "mode": "classical", "faces": False}]
+
+    def plot(self, inputs, result, used, fallback):
+        names = {"input": "input", "repaired": f"repaired ({used['mode']})", "scratch mask": "scratch mask",
+                 "colorized": f"colorized ({used['model']}, render_factor {used['render_factor']})"}
+        stages = result.stages()
+        colour = "not colorized" if result.colorized is None else "colorized"
+        title = f"repair ({used['mode']}{'' if used['faces'] else ', faces off'}) → {colour}"
+        return viz.strip([img for _, img in stages], [names.get(n, n) for n, _ in stages], suptitle=title)

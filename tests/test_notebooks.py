@@ -26,7 +26,7 @@ CHANGES = {
     "colorize.ipynb": [("panel", "render_factor", 20), ("sweep", "render_factor", 30)],
     "repair.ipynb": [("panel", "with_scratch", False), ("panel", "faces", False)],
     "interpolate.ipynb": [("panel", "factor", 4)],
-    "full_pipeline.ipynb": [("panel", "render_factor", 20)],
+    "full_pipeline.ipynb": [("panel", "with_scratch", False)],
 }
 
 CHECK_CELL = """

@@ -296,3 +296,49 @@ def test_colorize_panel_with_a_stand_in_generator(make_checkpoint, reference_dir
     first, colour = p.png, p.result
     p.render_factor.value = 8
     assert p.notice == "" and p.png != first and not np.array_equal(p.result, colour)
+
+
+# -- pipeline ------------------------------------------------------------------------------------------
+
+
+def fake_pipeline(image, with_scratch, hr, faces, mode, colorize, render_factor, model):
+    rep = fake_repair(image, with_scratch, hr, faces, mode)
+    col = fake_colorize(rep.image, render_factor, model) if colorize else None
+
+    def stages():
+        out = [("input", image), ("repaired", rep.image)]
+        if rep.scratch_mask is not None:
+            out.append(("scratch mask", rep.scratch_mask))
+        return out + ([("colorized", col)] if col is not None else [])
+
+    return SimpleNamespace(input=image, repaired=rep.image, colorized=col, final=rep.image if col is None else col,
+                           stages=stages)
+
+
+def test_pipeline_panel_controls_and_stages():
+    cb = Recorder(fake_pipeline)
+    p = widgets.PipelinePanel(_img(), callback=cb)
+    assert cb.calls[-1] == {"with_scratch": True, "hr": False, "faces": True, "mode": "model", "colorize": True,
+                            "render_factor": 35, "model": "artistic"}
+    assert [ax.get_title() for ax in p.figure.axes] == [
+        "input", "repaired (model)", "scratch mask", "colorized (artistic, render_factor 35)"]
+    first = p.png
+    p.render_factor.value = 20
+    assert cb.calls[-1]["render_factor"] == 20 and p.png != first
+    p.colorize.value = False
+    assert p.result.colorized is None and p.figure._suptitle.get_text() == "repair (model) → not colorized"
+
+
+def test_pipeline_panel_without_any_weights_names_every_missing_checkpoint():
+    def cb(image, mode, colorize, **kw):
+        if mode == "model":
+            raise MissingWeightsError("global_checkpoints.zip missing\nGet it with:  python -m restoration_lib weights fetch bopbtl-global")
+        if colorize:
+            raise MissingWeightsError("ColorizeArtistic_gen.pth missing\nGet it with:  python -m restoration_lib weights fetch deoldify-artistic")
+        return fake_pipeline(image, mode=mode, colorize=colorize, **kw)
+
+    p = widgets.PipelinePanel(_img(), callback=cb)
+    assert p.figure._suptitle.get_text() == "repair (classical) → not colorized"
+    assert "\n" not in p.notice
+    assert p.notice.startswith("global_checkpoints.zip missing; fetch it with: python -m restoration_lib weights fetch bopbtl-global")
+    assert "also missing: deoldify-artistic (python -m restoration_lib weights fetch deoldify-artistic)" in p.notice
