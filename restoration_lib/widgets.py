@@ -326,6 +326,15 @@ class FetchButton:
 # panels
 
 
+def _status_html(notice: str) -> str:
+    """The notice in red, what works without downloads in gray."""
+    if not notice:
+        return ""
+    head, sep, tail = notice.partition(f" — {WITHOUT_WEIGHTS}")
+    tail_html = f" <span style='color:#666'>({html.escape(WITHOUT_WEIGHTS)})</span>" if sep else ""
+    return f"<span style='color:#a33'>⚠ {html.escape(head)}</span>{tail_html}"
+
+
 def _in_ipython() -> bool:
     from IPython import get_ipython
 
@@ -422,8 +431,6 @@ class Panel:
         inputs, values = self.inputs, self.values()
         self.calls += 1
         notice, fig, error = "", None, None
-        if _in_ipython():
-            self.progress.clear_output()  # last run's progress bars
         with self.progress:  # progress bars of the work appear here
             try:
                 try:
@@ -436,8 +443,10 @@ class Panel:
             except Exception as e:  # noqa: BLE001 - shown to the user in the panel
                 result, error = None, e
                 notice = f"{type(e).__name__}: {e}"
+        if _in_ipython():
+            self.progress.clear_output()  # bars of finished work (a closed bar would show "model not found")
         self.result, self.notice, self.figure = result, notice, fig
-        self.status.value = f"<span style='color:#a33'>⚠ {html.escape(notice)}</span>" if notice else ""
+        self.status.value = _status_html(notice)
         self.png = None if fig is None else viz.to_png(fig)
         self.output.outputs = () if self.png is None else (self._png_output(),)
         if error is not None and change is None:
@@ -494,8 +503,8 @@ class ColorizePanel(Panel):
         if not fallback:
             return viz.compare(inputs[0], result, titles=("before", f"{model}, render_factor {rf}"))
         s = RENDER_BASE * rf
-        return viz.compare(inputs[0], result, titles=("before", f"{model} generator's input at render_factor {rf}: {s}×{s}"),
-                           suptitle="not colorized: weights missing")
+        return viz.compare(inputs[0], result, titles=("before", f"network input at render_factor {rf}: {s}×{s}"),
+                           suptitle=f"not colorized: {model} weights missing")
 
 
 class RepairPanel(Panel):

@@ -109,7 +109,7 @@ def test_run_notebook_in_chromium_slider_redraws_plot(lab):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(viewport={"width": 1400, "height": 3000})  # the whole tour in one screenshot
             try:
                 before, after = _drive(page, f"{base}/lab/tree/run.ipynb?token={token}")
             except Exception:
@@ -121,21 +121,28 @@ def test_run_notebook_in_chromium_slider_redraws_plot(lab):
     assert after != before
 
 
+def _wait_idle(page, idle, deadline: float, dialog=None, quiet: float = 2.0) -> None:
+    """Wait until the kernel has been idle for ``quiet`` seconds (accepting ``dialog`` if it pops up)."""
+    quiet_since = None
+    while quiet_since is None or time.monotonic() - quiet_since < quiet:
+        if dialog is not None and dialog.is_visible():
+            dialog.click()
+            quiet_since = None
+        elif idle.is_visible():
+            quiet_since = quiet_since or time.monotonic()
+        else:
+            quiet_since = None
+        assert time.monotonic() < deadline, "the kernel did not become idle"
+        page.wait_for_timeout(250)
+
+
 def _drive(page, url):
     """Open the notebook, run all cells, move the slider; returns the plot's src before and after."""
     page.goto(url, wait_until="domcontentloaded")
     page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
     idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
     accept = page.locator(".jp-Dialog button.jp-mod-accept")  # "Select Kernel", when Lab asks
-    deadline, quiet_since = time.monotonic() + 90, None
-    while quiet_since is None or time.monotonic() - quiet_since < 3:  # idle, and no dialog for 3 s
-        if accept.is_visible():
-            accept.click()
-            quiet_since = None
-        elif idle.is_visible():
-            quiet_since = quiet_since or time.monotonic()
-        assert time.monotonic() < deadline, "the kernel did not start"
-        page.wait_for_timeout(300)
+    _wait_idle(page, idle, time.monotonic() + 90, dialog=accept)
 
     # Run → Run All Cells, like a user
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
@@ -146,6 +153,8 @@ def _drive(page, url):
     panel = page.locator(".widget-vbox", has=slider).last
     plot = panel.locator(".widget-output img").first
     plot.wait_for(timeout=WAIT_MS)
+    _wait_idle(page, idle, time.monotonic() + WAIT_MS / 1000)  # all cells ran
+    assert page.locator(".widget-output img").count() >= 3  # repair, colorize and interpolation plots
     before = plot.get_attribute("src")
     readout = slider.locator(".widget-readout")
     assert readout.inner_text().strip() == "35"
@@ -158,6 +167,7 @@ def _drive(page, url):
     while readout.inner_text().strip() != "32" or plot.get_attribute("src") == before:
         assert time.monotonic() < deadline, f"the plot did not change (readout {readout.inner_text()!r})"
         page.wait_for_timeout(500)
+    _wait_idle(page, idle, deadline)  # each key press re-rendered once; wait for the last one
     after = plot.get_attribute("src")
 
     panel.scroll_into_view_if_needed()

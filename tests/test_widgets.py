@@ -82,7 +82,7 @@ def test_colorize_without_weights_says_so_in_one_line_and_shows_the_generator_in
     first = p.png
     p.render_factor.value = 20
     assert p.result.shape == (320, 320) and p.png != first and p.calls == 2
-    assert p.figure._suptitle.get_text() == "not colorized: weights missing"
+    assert p.figure._suptitle.get_text() == "not colorized: artistic weights missing"
 
 
 def test_colorize_strip_adds_the_slider_value_and_shows_progress():
