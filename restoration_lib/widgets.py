@@ -40,6 +40,7 @@ __all__ = [
     "interpolate_frames",
     "interpolation_models",
     "missing_weights_line",
+    "weights_table",
     "FetchButton",
     "ImagePicker",
     "Panel",
@@ -183,6 +184,38 @@ def interpolation_models() -> list[tuple[str, str]]:
 
     rows = [(n, models.get_spec(n).description) for n in available_models() if n != "flow"]
     return rows + [("flow", FLOW_DESCRIPTION)]
+
+
+_TASK_WEIGHTS = {"colorize": ("deoldify",), "repair": ("bopbtl", "dlib"), "interpolate": ("rife", "superslomo")}
+
+
+def weights_table(task: Optional[str] = None, weights_dir: Optional[str] = None):
+    """An HTML table of the checkpoints a task uses (all when ``task`` is None): what each is, its licence,
+    and whether it is on disk or the command that fetches it.
+
+    Args:
+        task: ``"colorize"``, ``"repair"``, ``"interpolate"`` or None.
+        weights_dir: the weights folder (default: see :func:`restoration_lib.weights.weights_dir`).
+    """
+    from IPython.display import HTML
+
+    from . import weights
+
+    if task is not None and task not in _TASK_WEIGHTS:
+        raise ValueError(f"task must be one of {', '.join(_TASK_WEIGHTS)} or None; got {task!r}")
+    rows = []
+    for e in weights.registry().values():
+        if task is not None and not any(n.startswith(_TASK_WEIGHTS[task]) for n in (e.id, *e.networks)):
+            continue
+        try:
+            where = f"✓ {weights.find(e.id, weights_dir)}"
+        except MissingWeightsError:
+            where = f"missing: <code>python -m restoration_lib weights fetch {html.escape(e.id)}</code>"
+        size = "" if e.size is None else f"{e.size / 2**20:,.0f} MiB"
+        cells = [f"<code>{html.escape(e.id)}</code>", html.escape(e.description), size, html.escape(e.licence), where]
+        rows.append("<tr>" + "".join(f"<td style='text-align:left'>{c}</td>" for c in cells) + "</tr>")
+    head = "".join(f"<th style='text-align:left'>{h}</th>" for h in ("id", "what", "size", "licence", "on disk"))
+    return HTML(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
 _FETCH = re.compile(r"python -m restoration_lib weights fetch ([\w.\-]+)[^\n]*")

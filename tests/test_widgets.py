@@ -342,3 +342,21 @@ def test_pipeline_panel_without_any_weights_names_every_missing_checkpoint():
     assert "\n" not in p.notice
     assert p.notice.startswith("global_checkpoints.zip missing; fetch it with: python -m restoration_lib weights fetch bopbtl-global")
     assert "also missing: deoldify-artistic (python -m restoration_lib weights fetch deoldify-artistic)" in p.notice
+
+
+def test_weights_table_lists_a_tasks_checkpoints_and_what_is_on_disk(tmp_path):
+    weights = pytest.importorskip("restoration_lib.weights")
+    entry = weights.registry()["rife-4.0"]
+    target = tmp_path / entry.relpath
+    target.parent.mkdir(parents=True)
+    with open(target, "wb") as f:  # a file of the right size counts as on disk (find() does not hash)
+        f.truncate(entry.size)
+    page = widgets.weights_table("interpolate", weights_dir=str(tmp_path))._repr_html_()
+    rows = page.split("<tr>")[2:]
+    ids = [r.split("<code>")[1].split("</code>")[0] for r in rows]
+    assert "rife-4.0" in ids and "rife-4.6" in ids and not any(i.startswith(("deoldify", "bopbtl")) for i in ids)
+    by_id = dict(zip(ids, rows))
+    assert f"✓ {target}" in by_id["rife-4.0"]
+    assert "missing: <code>python -m restoration_lib weights fetch rife-4.6</code>" in by_id["rife-4.6"]
+    with pytest.raises(ValueError, match="task must be one of"):
+        widgets.weights_table("denoise")
