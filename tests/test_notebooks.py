@@ -7,9 +7,9 @@ panel's callback ran again and that the plot in its Output widget changed.
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,8 @@ nbclient = pytest.importorskip("nbclient")
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
+TASK_MODULES = ("restoration_lib.colorize", "restoration_lib.repair", "restoration_lib.interpolate",
+                "restoration_lib.pipeline")
 
 # notebook -> (panel variable, control, new value) moved after the notebook ran
 CHANGES = {
@@ -71,8 +73,9 @@ def test_every_notebook_is_tested_and_committed_without_outputs():
 
 @pytest.mark.parametrize("name", sorted(CHANGES))
 def test_notebook_runs_headless_and_its_sliders_redraw(name):
-    if sys.platform == "win32":  # pragma: no cover
-        pytest.skip("kernel launching is tested on POSIX")
+    for task in TASK_MODULES:
+        if importlib.util.find_spec(task) is None:
+            pytest.skip(f"{task} is not in this checkout yet (the notebooks call it)")
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(CHECK_CELL.format(changes=CHANGES[name])))
     _execute(nb)
