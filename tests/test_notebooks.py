@@ -69,6 +69,13 @@ def test_every_notebook_is_tested_and_committed_without_outputs():
             if cell.cell_type == "code":
                 assert not cell.outputs and cell.execution_count is None, f"{path.name}: strip outputs"
         assert any("compare" in c.metadata.get("tags", []) for c in nb.cells), f"{path.name}: no compare cell"
+        for cell in nb.cells:  # thin: imports only from the library, a line or two per cell
+            if cell.cell_type == "code":
+                lines = cell.source.splitlines()
+                assert len(lines) <= 2, f"{path.name}: keep cells short, move code into restoration_lib:\n{cell.source}"
+                for line in lines:
+                    if line.startswith(("import ", "from ")):
+                        assert line.startswith("from restoration_lib"), f"{path.name}: {line}"
 
 
 @pytest.mark.parametrize("name", sorted(CHANGES))
