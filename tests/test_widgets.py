@@ -360,3 +360,20 @@ def test_weights_table_lists_a_tasks_checkpoints_and_what_is_on_disk(tmp_path):
     assert "missing: <code>python -m restoration_lib weights fetch rife-4.6</code>" in by_id["rife-4.6"]
     with pytest.raises(ValueError, match="task must be one of"):
         widgets.weights_table("denoise")
+
+
+def test_interpolate_panel_through_the_library_falls_back_to_flow(tmp_path):
+    pytest.importorskip("restoration_lib.interpolate", reason="restoration_lib.interpolate is not merged yet")
+    from restoration_lib import samples, viz
+
+    clip = samples.sample_clip("chelsea", frames=12, size=(128, 80))
+    cb = functools.partial(widgets.interpolate_frames, weights_dir=str(tmp_path))  # an empty weights folder
+    p = widgets.InterpolatePanel(clip[0], clip[2], truth=clip[1], callback=cb)
+    assert "rife-4.0" in dict(widgets.interpolation_models()) and p.model.value == "rife-4.0"
+    assert p.notice.startswith("checkpoint 'rife-4.0' (flownet.pkl) is not on disk")
+    assert f"python -m restoration_lib weights fetch rife-4.0 --dir {tmp_path}" in p.notice
+    assert p.figure.axes[1].get_title() == "middle (flow, t = 0.5)"
+    blend = ((clip[0].astype(np.float32) + clip[2]) / 2).round().astype(np.uint8)
+    assert viz.difference(p.result[0], clip[1]).mean() < 0.7 * viz.difference(blend, clip[1]).mean()
+    p.factor.value = 4
+    assert len(p.result) == 3 and p.result[0].shape == clip[0].shape
