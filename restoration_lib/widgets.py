@@ -218,9 +218,6 @@ def weights_table(task: Optional[str] = None, weights_dir: Optional[str] = None)
     return HTML(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
-_FETCH = re.compile(r"python -m restoration_lib weights fetch ([\w.\-]+)[^\n]*")
-
-
 def restore_photo_stages(
     image: np.ndarray,
     with_scratch: bool = True,
@@ -249,6 +246,9 @@ def restore_photo_stages(
         options = ColorizeOptions(model=model if isinstance(model, str) else "artistic", render_factor=render_factor)
         col = ColorizeStage(_colorizer(model, weights_dir, device, precision), options)
     return restore_photo(image, repair=repair, colorize=col, device=device, precision=precision, weights_dir=weights_dir)
+
+
+_FETCH = re.compile(r"python -m restoration_lib weights fetch ([\w.\-]+)[^\n]*")
 
 
 def missing_weights_line(err: MissingWeightsError, *more: MissingWeightsError) -> str:
@@ -292,7 +292,8 @@ class ImagePicker:
     Attributes:
         dropdown: the ``Dropdown`` of sample names (an uploaded file is added to it and selected).
         upload: the ``FileUpload`` widget.
-        widget: both in a row.
+        status: an ``HTML`` line saying why an uploaded file was refused.
+        widget: the three in a row.
     """
 
     def __init__(self, samples: Optional[Mapping[str, Callable[[], np.ndarray]]] = None, value: Optional[str] = None):
@@ -303,7 +304,8 @@ class ImagePicker:
         self.dropdown = W.Dropdown(options=names, value=value or names[0], description="photo")
         self.upload = W.FileUpload(accept="image/*", multiple=False, description="upload")
         self.upload.observe(self._on_upload, names="value")
-        self.widget = W.HBox([self.dropdown, self.upload])
+        self.status = W.HTML()
+        self.widget = W.HBox([self.dropdown, self.upload, self.status])
 
     @property
     def image(self) -> np.ndarray:
@@ -316,8 +318,16 @@ class ImagePicker:
         self.dropdown.value = name
 
     def _on_upload(self, change) -> None:
+        from .errors import ImageReadError
+
+        self.status.value = ""
         for f in change["new"]:
-            self.add(f"upload: {f['name']}", _decode_upload(f["content"]))
+            try:
+                image = _decode_upload(f["content"])
+            except ImageReadError as e:
+                self.status.value = f"<span style='color:#a33'>⚠ {html.escape(f['name'])}: {html.escape(str(e))}</span>"
+                continue
+            self.add(f"upload: {f['name']}", image)
 
 
 class FetchButton:

@@ -248,6 +248,11 @@ def test_picker_over_samples_and_upload():
                             "content": memoryview(buf.getvalue()), "last_modified": datetime.datetime.now()},)
     assert picker.dropdown.value == "upload: mine.png"
     np.testing.assert_array_equal(p.result, fake_colorize(up, 35, "artistic"))
+    calls = p.calls
+    picker.upload.value = ({"name": "notes.png", "type": "image/png", "size": 5, "content": memoryview(b"hello"),
+                            "last_modified": datetime.datetime.now()},)
+    assert picker.dropdown.value == "upload: mine.png" and p.calls == calls  # refused, nothing re-ran
+    assert "notes.png" in picker.status.value and "upload: notes.png" not in picker.dropdown.options
 
 
 def test_fetch_button_calls_fetch_and_reports():
