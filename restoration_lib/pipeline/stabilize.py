@@ -259,10 +259,11 @@ class ChromaStabilizer:
             frame: H,W,3 uint8 RGB, the colorized frame.
 
         Returns:
-            H,W,3 uint8 RGB with the frame's luminance and stabilised chroma.
+            H,W,3 uint8 RGB with the frame's luminance (its 8-bit BT.601 Y plane) and stabilised chroma.
         """
         _check_frame(frame)
-        y, chroma = split_luma_chroma(frame)
+        ycc = cv2.cvtColor(frame, cv2.COLOR_RGB2YCrCb)
+        chroma = ycc[..., 1:].astype(np.float32)
         gray = _gray(frame)
         st = self.state
         if st is not None and st.gray.shape != gray.shape:
@@ -281,8 +282,11 @@ class ChromaStabilizer:
         else:
             self.last_confidence = 0.0
         self.last_cut = cut
-        self.state = StabilizerState(gray=gray, chroma=chroma.astype(np.float32))
-        return merge_luma_chroma(y, chroma)
+        self.state = StabilizerState(gray=gray, chroma=chroma)
+        if cut:
+            return frame.copy()
+        ycc[..., 1:] = np.clip(np.rint(chroma), 0, 255)
+        return cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB)
 
     def run(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """Stabilise a stream of frames lazily (starts from the current state)."""
