@@ -15,6 +15,7 @@ Stages are built once, before any work starts, so a missing checkpoint stops the
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 from dataclasses import dataclass, fields
 from typing import Any, Callable, Optional, Union
@@ -194,7 +195,17 @@ class InterpolateStage:
         self.options = options
 
     def __call__(self, a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
-        out = self.task(a, b, t=t)
+        return self._u8(self.task(a, b, t=t))
+
+    def many(self, a: np.ndarray, b: np.ndarray, ts: list[float]) -> list[np.ndarray]:
+        """Frames at several times between one pair (one call when the task has ``many``)."""
+        many = getattr(self.task, "many", None)
+        if many is not None:
+            return [self._u8(x) for x in many(a, b, list(ts))]
+        return [self(a, b, t) for t in ts]
+
+    @staticmethod
+    def _u8(out) -> np.ndarray:
         if hasattr(out, "detach"):
             from ..io import to_uint8
 
@@ -217,9 +228,10 @@ def build_repair(value: Any, *, device=None, precision: str = "exact", weights_d
         return RepairStage(opts)
     from ..repair import Restorer
 
+    extra = {"progress": False} if "progress" in inspect.signature(Restorer).parameters else {}
     try:
         task = Restorer(with_scratch=opts.with_scratch, hr=opts.hr, faces=opts.faces, mode=opts.mode, device=device,
-                        precision=precision, weights_dir=weights_dir)
+                        precision=precision, weights_dir=weights_dir, **extra)
         if hasattr(task, "load"):
             task.load()  # build the networks now, so a missing checkpoint is reported before any work
     except MissingWeightsError as e:
