@@ -213,6 +213,13 @@ class InterpolateStage:
         return np.asarray(out)[..., :3]
 
 
+def _ready(task: Callable, default, stage_cls):
+    """A stage around a ready task object (a stage object passes through with its own options)."""
+    if isinstance(task, stage_cls):
+        return task
+    return stage_cls(task, default)
+
+
 def build_repair(value: Any, *, device=None, precision: str = "exact", weights_dir: Optional[PathLike] = None,
                  default: RepairOptions = RepairOptions()) -> Optional[RepairStage]:
     """The repair stage for ``value`` (see the module docstring), or None to skip.
@@ -225,7 +232,7 @@ def build_repair(value: Any, *, device=None, precision: str = "exact", weights_d
     if opts is None:
         return None
     if not isinstance(opts, RepairOptions):
-        return RepairStage(opts)
+        return _ready(opts, None, RepairStage)
     from ..repair import Restorer
 
     extra = {"progress": False} if "progress" in inspect.signature(Restorer).parameters else {}
@@ -254,11 +261,7 @@ def build_colorize(value: Any, *, device=None, precision: str = "exact", weights
     if opts is None:
         return None
     if not isinstance(opts, ColorizeOptions):
-        task, opts = opts, default
-        if isinstance(getattr(task, "options", None), ColorizeOptions):
-            opts = task.options
-            task = task.task
-        return ColorizeStage(task, opts)
+        return _ready(opts, default, ColorizeStage)
     from ..colorize import Colorizer
 
     try:
@@ -283,11 +286,7 @@ def build_interpolate(value: Any, *, device=None, precision: str = "exact", weig
     if opts is None:
         return None
     if not isinstance(opts, InterpolateOptions):
-        task, opts = opts, default
-        if isinstance(getattr(task, "options", None), InterpolateOptions):
-            opts = task.options
-            task = task.task
-        return InterpolateStage(task, opts)
+        return _ready(opts, default, InterpolateStage)
     if opts.fps is None and opts.factor == 1:
         return None
     from ..interpolate import Interpolator
