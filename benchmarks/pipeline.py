@@ -16,8 +16,8 @@ the real architecture: the cost is real, the colours are not):
 - encode: libx264 CRF 18 preset medium, one thread (deterministic); mux: remux of the chunks + audio.
 
 The memory part uses a lighter configuration so that 1,000 frames finish in reasonable time on a small CPU
-(artistic generator at render factor 2, the fast optical-flow interpolator); what it measures is whether memory
-grows with the length of the film, which depends on the streaming, not on the per-frame cost.
+(artistic generator at render factor 2, interpolation off unless ``--memory-interpolate``); what it measures is
+whether memory grows with the length of the film, which depends on the streaming, not on the per-frame cost.
 Figures are wall-clock on this machine; the fp32 matmul rate measured in the same run is printed for scale, and
 each stage's cost per frame is also given in "matmul-GFLOP" (seconds per frame × that rate).
 """
@@ -65,6 +65,8 @@ def _repair_stage():
 
 
 def _interpolator(kind: str):
+    if kind == "off":
+        return False, "off"
     from restoration_lib.interpolate import FlowInterpolator, Interpolator
     from restoration_lib.pipeline import InterpolateOptions, InterpolateStage
 
@@ -176,6 +178,9 @@ def main() -> None:
     ap.add_argument("--render-factor", type=int, default=21)
     ap.add_argument("--interpolate", default="rife-4.0", choices=["rife-4.0", "flow", "flow-fast"])
     ap.add_argument("--memory-frames", type=int, nargs="+", default=[100, 1000])
+    ap.add_argument("--memory-interpolate", default="off", choices=["off", "rife-4.0", "flow", "flow-fast"],
+                    help="interpolation in the memory runs (off by default: on this 2-core CPU the interpolators "
+                         "take seconds per frame and 1,000 frames would take hours)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -214,7 +219,7 @@ def main() -> None:
             for frames in args.memory_frames:
                 r = _spawn({"src": str(_make_input(frames, tmp)), "dst": str(tmp / f"mem{frames}.mp4"),
                             "frames": frames, "colorizer": "artistic", "render_factor": 2,
-                            "interpolate": "flow-fast"})
+                            "interpolate": args.memory_interpolate})
                 peaks.append(r["peak_rss"])
                 per = {k: v / r["frames_in"] for k, v in r["seconds"].items()}
                 rows.append([frames, r["frames_out"], f"{r['base_rss'] / 2**20:.0f}", f"{r['peak_rss'] / 2**20:.0f}",
