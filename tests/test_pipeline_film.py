@@ -174,3 +174,15 @@ def test_refusals(chaplin, tmp_path):
     with pytest.raises(VideoError, match="not a restore_film work folder"):
         restore_film(chaplin, tmp_path / "w.mp4", **kw)
     assert (foreign / "mine.txt").read_text() == "user data"
+
+
+def test_finished_chunks_are_only_remuxed(chaplin, tmp_path):
+    kw = dict(repair=False, colorize=JitterColorizer(), interpolate=False, chunk_seconds=0.2, duration=0.6,
+              progress=False)
+    first = restore_film(chaplin, tmp_path / "a.mp4", keep_parts=True, **kw)
+    assert first.chunks == 3 and work_dir_for(tmp_path / "a.mp4").is_dir()
+    data = (tmp_path / "a.mp4").read_bytes()
+    (tmp_path / "a.mp4").unlink()  # e.g. killed while joining: every chunk is done, the film is not
+    again = restore_film(chaplin, tmp_path / "a.mp4", **kw)
+    assert again.resumed_chunks == 3 and again.frames_this_run == 0
+    assert (tmp_path / "a.mp4").read_bytes() == data and not work_dir_for(tmp_path / "a.mp4").exists()
