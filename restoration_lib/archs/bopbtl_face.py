@@ -97,7 +97,7 @@ class SPADE(nn.Module):
 class SPADEResnetBlock(nn.Module):
     """Residual block: two SPADE → leaky ReLU → spectral conv stages; a learned 1×1 shortcut when fin != fout."""
 
-    def __init__(self, fin: int, fout: int):
+    def __init__(self, fin: int, fout: int, nhidden: int = 128):
         super().__init__()
         self.learned_shortcut = fin != fout
         fmiddle = min(fin, fout)
@@ -105,10 +105,10 @@ class SPADEResnetBlock(nn.Module):
         self.conv_1 = SpectralConv2d(fmiddle, fout, 3, padding=1)
         if self.learned_shortcut:
             self.conv_s = SpectralConv2d(fin, fout, 1, bias=False)
-        self.norm_0 = SPADE(fin)
-        self.norm_1 = SPADE(fmiddle)
+        self.norm_0 = SPADE(fin, nhidden)
+        self.norm_1 = SPADE(fmiddle, nhidden)
         if self.learned_shortcut:
-            self.norm_s = SPADE(fin)
+            self.norm_s = SPADE(fin, nhidden)
 
     def forward(self, x: torch.Tensor, face: torch.Tensor) -> torch.Tensor:
         x_s = self.conv_s(self.norm_s(x, face)) if self.learned_shortcut else x
@@ -124,6 +124,7 @@ class SPADEGenerator(nn.Module):
         size: the crop size the checkpoint was trained for (``load_size``): 256 (``Setting_9_epoch_100``) or
             512 (``FaceSR_512``). The head starts from the face resized to ``size/32`` a side.
         ngf: base width (64 in both published checkpoints).
+        nhidden: width of the SPADE conditioning branches (128 in both; smaller values are for tests).
 
     Shape:
         - Input: ``(N, 3, H, W)`` degraded faces in ``[-1, 1]``; H = W = ``size`` is what the network was
@@ -131,7 +132,7 @@ class SPADEGenerator(nn.Module):
         - Output: ``(N, 3, size, size)`` in ``[-1, 1]`` (tanh).
     """
 
-    def __init__(self, size: int = 256, ngf: int = 64):
+    def __init__(self, size: int = 256, ngf: int = 64, nhidden: int = 128):
         super().__init__()
         if size % 32 != 0 or size < 32:
             raise ValueError(f"size must be a positive multiple of 32 (256 or 512 for the published nets); got {size}")
@@ -139,18 +140,21 @@ class SPADEGenerator(nn.Module):
         self.sw = self.sh = size // 32
         nf = ngf
         self.fc = nn.Conv2d(3, 16 * nf, 3, padding=1)
-        self.head_0 = SPADEResnetBlock(16 * nf, 16 * nf)
-        self.G_middle_0 = SPADEResnetBlock(16 * nf, 16 * nf)
-        self.G_middle_1 = SPADEResnetBlock(16 * nf, 16 * nf)
-        self.up_0 = SPADEResnetBlock(16 * nf, 8 * nf)
-        self.up_1 = SPADEResnetBlock(8 * nf, 4 * nf)
-        self.up_2 = SPADEResnetBlock(4 * nf, 2 * nf)
-        self.up_3 = SPADEResnetBlock(2 * nf, 1 * nf)
+        self.head_0 = SPADEResnetBlock(16 * nf, 16 * nf, nhidden)
+        self.G_middle_0 = SPADEResnetBlock(16 * nf, 16 * nf, nhidden)
+        self.G_middle_1 = SPADEResnetBlock(16 * nf, 16 * nf, nhidden)
+        self.up_0 = SPADEResnetBlock(16 * nf, 8 * nf, nhidden)
+        self.up_1 = SPADEResnetBlock(8 * nf, 4 * nf, nhidden)
+        self.up_2 = SPADEResnetBlock(4 * nf, 2 * nf, nhidden)
+        self.up_3 = SPADEResnetBlock(2 * nf, 1 * nf, nhidden)
         self.conv_img = nn.Conv2d(nf, 3, 3, padding=1)
 
     def forward(self, face: torch.Tensor) -> torch.Tensor:
         if face.ndim != 4 or face.shape[1] != 3:
             raise ValueError(f"expected a (N, 3, H, W) face tensor in [-1, 1]; got shape {tuple(face.shape)}")
+        # channels-last activations run the convolutions about twice as fast on CPU (oneDNN) and on GPUs;
+        # the results differ from the default layout by float rounding only (~1e-5 here).
+        face = face.contiguous(memory_format=torch.channels_last)
         resized: dict[tuple[int, int], torch.Tensor] = {}
 
         def at(x: torch.Tensor) -> torch.Tensor:
@@ -169,7 +173,7 @@ class SPADEGenerator(nn.Module):
         for block in (self.up_0, self.up_1, self.up_2, self.up_3):
             x = F.interpolate(x, scale_factor=2, mode="nearest")
             x = block(x, at(x))
-        return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2)))
+        return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2))).contiguous()
 
 
 def fill_batchnorm_counters(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -186,31 +190,24 @@ def fill_batchnorm_counters(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tens
 
 
 def _fold_spectral(net: nn.Module) -> nn.Module:
+    """Fold the spectral norms into effective weights once, and store 4-D weights channels-last."""
     for m in net.modules():
         if isinstance(m, SpectralConv2d):
             m.fold()
-    return net
+    return net.to(memory_format=torch.channels_last)
 
 
-SPECS = [
-    ModelSpec(
-        name="bopbtl-face-256",
-        build=lambda: SPADEGenerator(256),
-        description="BOPBTL face enhancement, SPADE generator for 256×256 aligned faces (Setting_9_epoch_100; 92 M params)",
+def _spec(size: int, checkpoint: str, params: str) -> ModelSpec:
+    return ModelSpec(
+        name=f"bopbtl-face-{size}",
+        build=lambda: SPADEGenerator(size),
+        description=f"BOPBTL face enhancement, SPADE generator for {size}×{size} aligned faces ({checkpoint}; {params})",
         weights_id="bopbtl-face",
         prepare=fill_batchnorm_counters,
         finalize=_fold_spectral,
-        size=SizeRequirements(minimum=256, multiple_of=256, square=True),
+        size=SizeRequirements(minimum=size, multiple_of=size, square=True),
         tiling="internal",
-    ),
-    ModelSpec(
-        name="bopbtl-face-512",
-        build=lambda: SPADEGenerator(512),
-        description="BOPBTL face enhancement, SPADE generator for 512×512 aligned faces (FaceSR_512, HR mode; 92 M params)",
-        weights_id="bopbtl-face",
-        prepare=fill_batchnorm_counters,
-        finalize=_fold_spectral,
-        size=SizeRequirements(minimum=512, multiple_of=512, square=True),
-        tiling="internal",
-    ),
-]
+    )
+
+
+SPECS = [_spec(256, "Setting_9_epoch_100", "92 M params"), _spec(512, "FaceSR_512, HR mode", "92 M params")]

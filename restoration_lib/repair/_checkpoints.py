@@ -16,7 +16,7 @@ from typing import Any, Optional, Union
 
 import torch
 
-from ..errors import CheckpointError, MissingWeightsError
+from ..errors import CheckpointError
 from ..models.loading import load_checkpoint_file
 
 __all__ = ["read_published_checkpoint", "find_weights"]
@@ -99,12 +99,7 @@ def read_published_checkpoint(source: CheckpointSource, member: str) -> Any:
 
 
 def find_weights(weight_id: str, weights_dir: Union[str, Path, None] = None) -> Path:
-    """``restoration_lib.weights.find`` with a clear error where the weights manager is not installed."""
-    try:
-        from .. import weights  # noqa: PLC0415 (optional module, built in parallel)
-    except ImportError as e:
-        raise MissingWeightsError(
-            f"no checkpoint given and the weights manager (restoration_lib.weights) is unavailable to look up "
-            f"{weight_id!r}; pass the file explicitly or run: python -m restoration_lib weights fetch {weight_id}"
-        ) from e
+    """``restoration_lib.weights.find``: the published file of ``weight_id`` (raises ``MissingWeightsError``)."""
+    from .. import weights  # noqa: PLC0415
+
     return Path(weights.find(weight_id, weights_dir))

@@ -29,6 +29,8 @@ from typing import Literal, Optional
 
 import numpy as np
 
+from ._arrays import as_rgb_uint8
+
 __all__ = [
     "ScratchDetectorSettings",
     "detect_scratches_classical",
@@ -41,19 +43,7 @@ __all__ = [
 
 
 def _check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
-    if not isinstance(image, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array (H, W, 3) uint8 RGB; got {type(image).__name__}")
-    if image.dtype != np.uint8:
-        raise ValueError(f"{name} must be uint8 (0..255); got dtype {image.dtype}")
-    if image.ndim == 2:
-        image = image[:, :, None]
-    if image.ndim != 3 or image.shape[2] not in (1, 3):
-        raise ValueError(f"{name} must have shape (H, W, 3) (RGB) or (H, W) (gray); got {image.shape}")
-    if image.shape[0] < 8 or image.shape[1] < 8:
-        raise ValueError(f"{name} must be at least 8x8 pixels; got {image.shape[1]}x{image.shape[0]}")
-    if image.shape[2] == 1:
-        image = np.repeat(image, 3, axis=2)
-    return np.ascontiguousarray(image)
+    return as_rgb_uint8(image, name, min_side=8)
 
 
 def _is_gray(image: np.ndarray) -> bool:
@@ -71,34 +61,37 @@ class ScratchDetectorSettings:
     """Knobs of :func:`detect_scratches_classical` (the defaults suit scans of 300–3000 px).
 
     Attributes:
-        max_width: widest scratch in pixels at 512 px of the shorter side (scaled with the image).
+        max_width: widest scratch in pixels at 512 px of the shorter side (scaled up for larger images).
         min_length: shortest scratch (skeleton length) in pixels at 512 px of the shorter side.
         k_high: seed threshold, in robust standard deviations of the local response.
         k_low: growing threshold (hysteresis), same unit.
         floor: minimum response (gray levels) of a seed (the growing floor is ``floor * k_low / k_high``).
         strong: a response (gray levels) that seeds a scratch whatever the local texture.
-        dust_max_area: largest dust speck in pixels at 512 px of the shorter side.
+        dust_max_area: largest dust speck in pixels at 512 px of the shorter side (scaled up for larger images).
         dust_contrast: a dust speck's peak response must reach this many seed thresholds.
         dust_spacing, dust_max_neighbours: a speck with more than ``dust_max_neighbours`` other specks within
             ``dust_spacing`` px (at 512 px) is part of a pattern in the picture, not dust.
         max_asymmetry: a scratch crosses the picture, so the photo looks alike on its two sides: the median
             over a line of |left side − right side| / line contrast must stay below this (thin highlights
             along the edges of objects fail it).
+        short_contrast: a line half as long as ``min_length`` is kept when its peak reaches this many seed
+            thresholds and its asymmetry is below half of ``max_asymmetry``.
         bright, dark: look for bright (emulsion scraped off) and/or dark scratches.
         grow: dilation radius (px) of the final mask, to cover the scratches' soft edges.
     """
 
     max_width: float = 3.0
-    min_length: float = 40.0
+    min_length: float = 60.0
     k_high: float = 7.0
     k_low: float = 4.0
     floor: float = 14.0
-    strong: float = 120.0
+    strong: float = 160.0
     dust_max_area: float = 40.0
-    dust_contrast: float = 1.6
+    dust_contrast: float = 2.5
     dust_spacing: float = 24.0
     dust_max_neighbours: int = 2
     max_asymmetry: float = 0.6
+    short_contrast: float = 2.0
     bright: bool = True
     dark: bool = True
     grow: int = 1
@@ -140,8 +133,8 @@ def _asymmetry(gray: np.ndarray, resp: np.ndarray, offset: float) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     nx = (np.cos(theta) * offset).astype(np.float32)
     ny = (np.sin(theta) * offset).astype(np.float32)
-    one = cv2.remap(gray, xx + nx, yy + ny, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    other = cv2.remap(gray, xx - nx, yy - ny, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    one = cv2.remap(gray, xx + nx, yy + ny, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    other = cv2.remap(gray, xx - nx, yy - ny, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return np.abs(one - other) / np.maximum(resp, 1.0)
 
 
@@ -165,14 +158,18 @@ def _thin_components(cand: np.ndarray, ratio: np.ndarray, asym: np.ndarray, s: S
     peak = np.zeros(n)
     np.maximum.at(peak, labels.ravel(), ratio.ravel())
 
-    max_w = max(s.max_width * scale, 1.5) + 1.0  # measured width includes the anti-aliased rims
+    wscale = max(scale, 1.0)  # widths in pixels do not shrink below those of a 512-px scan
+    max_w = s.max_width * wscale + 1.5  # the measured width includes anti-aliased rims and hysteresis growth
     min_len = s.min_length * scale
     from scipy import ndimage  # noqa: PLC0415
 
     asym_med = np.zeros(n)
     asym_med[1:] = ndimage.median(asym, labels=labels, index=np.arange(1, n))
-    line = (length >= min_len) & (width <= max_w) & (extent >= min_len) & (asym_med <= s.max_asymmetry)
-    dust = (area <= s.dust_max_area * scale * scale) & (peak >= s.dust_contrast) & (np.maximum(bw, bh) <= 3 * max_w + 2)
+    thin = (width <= max_w) & (asym_med <= s.max_asymmetry)
+    line = thin & (length >= min_len) & (extent >= min_len)
+    # short pieces of a crack are kept when they are stark and clean (both sides alike)
+    line |= thin & (length >= 0.5 * min_len) & (peak >= s.short_contrast) & (asym_med <= 0.5 * s.max_asymmetry)
+    dust = (area <= s.dust_max_area * wscale * wscale) & (peak >= s.dust_contrast) & (np.maximum(bw, bh) <= 3 * max_w + 2)
     dust[0] = False
     if dust.any():
         # dust is sparse; a field of small bright/dark dots is a pattern in the picture (wallpaper, fabric)
@@ -206,7 +203,8 @@ def detect_scratches_classical(image_rgb_uint8: np.ndarray, settings: Optional[S
     h, w = image.shape[:2]
     scale = max(min(h, w) / 512.0, 0.5)
     gray = _luminance(image)
-    k = int(2 * round(s.max_width * scale) + 3)  # structuring element a bit wider than the widest scratch
+    wscale = max(scale, 1.0)  # widths in pixels do not shrink below those of a 512-px scan
+    k = int(2 * round(s.max_width * wscale) + 3)  # structuring element a bit wider than the widest scratch
     se = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
     mask = np.zeros((h, w), dtype=bool)
     responses = []
@@ -224,7 +222,7 @@ def detect_scratches_classical(image_rgb_uint8: np.ndarray, settings: Optional[S
         # (busy regions have a wide local spread that would hide even a stark scratch)
         ratio = np.maximum(z / hi, resp / s.strong)
         cand = apply_hysteresis_threshold(ratio, s.k_low / s.k_high, 1.0)
-        asym = _asymmetry(gray, resp, 0.5 * s.max_width * scale + 2.0)
+        asym = _asymmetry(gray, resp, 0.5 * s.max_width * wscale + 2.0)
         mask |= _thin_components(cand, ratio, asym, s, scale)
     if s.grow > 0 and mask.any():
         g = 2 * s.grow + 1

