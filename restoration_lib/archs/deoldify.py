@@ -41,6 +41,7 @@ __all__ = [
     "build_artistic",
     "build_stable",
     "finalize",
+    "use_winograd",
     "SPECS",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
@@ -144,10 +145,10 @@ class BasicBlock(nn.Module):
             self.downsample = nn.Sequential(_conv2d(c_in, width, 1, stride), nn.BatchNorm2d(width))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn1(self.conv1(x)).relu_()
         out = self.bn2(self.conv2(out))
-        skip = x if self.downsample is None else self.downsample(x)
-        return F.relu(out + skip)
+        out += x if self.downsample is None else self.downsample(x)
+        return out.relu_()
 
 
 class Bottleneck(nn.Module):
@@ -167,11 +168,11 @@ class Bottleneck(nn.Module):
             self.downsample = nn.Sequential(_conv2d(c_in, c_out, 1, stride), nn.BatchNorm2d(c_out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = F.relu(self.bn2(self.conv2(out)))
+        out = self.bn1(self.conv1(x)).relu_()
+        out = self.bn2(self.conv2(out)).relu_()
         out = self.bn3(self.conv3(out))
-        skip = x if self.downsample is None else self.downsample(x)
-        return F.relu(out + skip)
+        out += x if self.downsample is None else self.downsample(x)
+        return out.relu_()
 
 
 def resnet_body(block: type, depths: tuple[int, int, int, int]) -> nn.Sequential:
@@ -179,7 +180,7 @@ def resnet_body(block: type, depths: tuple[int, int, int, int]) -> nn.Sequential
     layers: list[nn.Module] = [
         _conv2d(3, 64, 7, stride=2),
         nn.BatchNorm2d(64),
-        nn.ReLU(),
+        nn.ReLU(inplace=True),
         nn.MaxPool2d(3, stride=2, padding=1),
     ]
     c_in = 64
@@ -202,7 +203,7 @@ _SKIP_INDICES = (6, 5, 4, 2)
 
 def conv_relu_bn(c_in: int, c_out: int, self_attention: bool = False) -> nn.Sequential:
     """Spectral-normalised 3×3 conv (no bias) → ReLU → BatchNorm [→ self-attention]."""
-    layers: list[nn.Module] = [SpectralNormConv(c_in, c_out, 3), nn.ReLU(), nn.BatchNorm2d(c_out)]
+    layers: list[nn.Module] = [SpectralNormConv(c_in, c_out, 3), nn.ReLU(inplace=True), nn.BatchNorm2d(c_out)]
     if self_attention:
         layers.append(SelfAttention(c_out))
     return nn.Sequential(*layers)
@@ -235,21 +236,51 @@ class SelfAttention(nn.Module):
         n, c, h, w = x.shape
         d = self.head_dim
         qkv = F.conv2d(x, self.projection_weight().unsqueeze(-1).to(x.dtype))  # (N, 2d + C, H, W)
-        tokens = qkv.permute(0, 2, 3, 1).reshape(n, 1, h * w, 2 * d + c)
-        f = tokens[..., :d].contiguous()
-        g = tokens[..., d : 2 * d].contiguous()
-        v = tokens[..., 2 * d :].contiguous()
-        # position j (query) attends over positions i (keys f_i) with weights softmax_i(f_i . g_j)
-        att = F.scaled_dot_product_attention(g, f, v, scale=1.0)  # (N, 1, HW, C)
-        att = att.reshape(n, h, w, c).permute(0, 3, 1, 2)
+        tokens = qkv.permute(0, 2, 3, 1).reshape(n, h * w, 2 * d + c)
+        att = attend(tokens[..., d : 2 * d], tokens[..., :d], tokens[..., 2 * d :])  # (N, HW, C)
+        att = att.view(n, h, w, c).permute(0, 3, 1, 2)
         return torch.addcmul(x, self.gamma.to(x.dtype), att)
 
 
-class Blur(nn.Module):
-    """Replication-pad one row/column at the top/left, then a 2×2 mean with stride 1 (size is kept)."""
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, max_logits: int = 1 << 23) -> torch.Tensor:
+    """``softmax(q kᵀ) v`` per batch item, without scaling, in blocks of query rows.
+
+    Logits and softmax are computed in float32 whatever the input dtype (a bfloat16 logit of magnitude 50 would
+    be off by up to 0.1); the product with ``v`` runs in ``v``'s dtype. At most ``max_logits`` logits exist at a
+    time, so memory stays linear in the number of positions.
+
+    Args:
+        q: (N, L, d) queries; k: (N, L, d) keys; v: (N, L, C) values.
+
+    Returns:
+        (N, L, C) in ``v``'s dtype.
+    """
+    n, length, _ = q.shape
+    out = v.new_empty(n, length, v.shape[-1])
+    rows = max(1, max_logits // length)
+    for b in range(n):
+        kb = k[b].float().t().contiguous()
+        vb = v[b].contiguous()
+        for r0 in range(0, length, rows):
+            logits = torch.mm(q[b, r0 : r0 + rows].float(), kb)
+            p = torch.softmax(logits, dim=-1).to(v.dtype)
+            torch.mm(p, vb, out=out[b, r0 : r0 + rows])
+    return out
+
+
+class ChannelAffine(nn.Module):
+    """An eval-mode batch norm as ``x·scale + shift`` per channel, computed **in place** (what :func:`finalize`
+    turns the batch norms that follow a ReLU into; they cannot be folded into a convolution)."""
+
+    def __init__(self, bn: nn.BatchNorm2d):
+        super().__init__()
+        with torch.no_grad():
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            self.register_buffer("scale", scale.reshape(-1, 1, 1).clone())
+            self.register_buffer("shift", (bn.bias - bn.running_mean * scale).reshape(-1, 1, 1).clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.avg_pool2d(F.pad(x, (1, 0, 1, 0), mode="replicate"), 2, stride=1)
+        return torch.addcmul(self.shift, x, self.scale, out=x)
 
 
 class ShuffleUp(nn.Module):
@@ -261,16 +292,34 @@ class ShuffleUp(nn.Module):
             self.conv = nn.Sequential(WeightNormConv(c_in, c_out * 4, 1))
         else:
             self.conv = nn.Sequential(SpectralNormConv(c_in, c_out * 4, 1), nn.BatchNorm2d(c_out * 4))
-        self.blur = Blur()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.blur(F.pixel_shuffle(F.relu(self.conv(x)), 2))
+        return shuffle_blur(F.relu(self.conv(x), inplace=True))
+
+
+def shuffle_blur(z: torch.Tensor) -> torch.Tensor:
+    """``avg_pool2x2(replication_pad_top_left(pixel_shuffle(z, 2)))`` with one copy instead of three.
+
+    The shuffled image is written straight into a buffer one row and column larger (NHWC), whose first row and
+    column then repeat the next ones; the 2×2 mean of that is the blur. Same values, same summation order.
+
+    Shapes: (N, 4C, h, w) → (N, C, 2h, 2w), channels-last.
+    """
+    n, c4, h, w = z.shape
+    c = c4 // 4
+    buf = z.new_empty(n, 2 * h + 1, 2 * w + 1, c)
+    # pixel shuffle: out[c, 2i + a, 2j + b] = z[4c + 2a + b, i, j]
+    shuffled = z.permute(0, 2, 3, 1).reshape(n, h, w, c, 2, 2).permute(0, 1, 4, 2, 5, 3)
+    buf[:, 1:, 1:].view(n, h, 2, w, 2, c).copy_(shuffled)
+    buf[:, 0, 1:] = buf[:, 1, 1:]
+    buf[:, :, 0] = buf[:, :, 1]
+    return F.avg_pool2d(buf.permute(0, 3, 1, 2), 2, stride=1)
 
 
 def _merge(up: torch.Tensor, skip_bn: torch.Tensor) -> torch.Tensor:
     if up.shape[-2:] != skip_bn.shape[-2:]:
         up = F.interpolate(up, size=skip_bn.shape[-2:], mode="nearest")
-    return F.relu(torch.cat([up, skip_bn], dim=1))
+    return torch.cat([up, skip_bn], dim=1).relu_()
 
 
 class UnetBlockDeep(nn.Module):
@@ -311,11 +360,11 @@ class ResBlock(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
         self.layers = nn.ModuleList(
-            [nn.Sequential(SpectralNormConv(channels, channels, 3, bias=True), nn.ReLU()) for _ in range(2)]
+            [nn.Sequential(SpectralNormConv(channels, channels, 3, bias=True), nn.ReLU(inplace=True)) for _ in range(2)]
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.layers[1](self.layers[0](x))
+        return self.layers[1](self.layers[0](x)).add_(x)
 
 
 class SigmoidRange(nn.Module):
@@ -367,7 +416,7 @@ class DeOldifyGenerator(nn.Module):
         layers: list[nn.Module] = [
             body,
             nn.BatchNorm2d(ni),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.Sequential(conv_relu_bn(ni, ni * 2), conv_relu_bn(ni * 2, ni)),
         ]
         up = ni
@@ -485,7 +534,37 @@ def finalize(net: nn.Module) -> nn.Module:
         for name, child in list(mod.named_children()):
             if isinstance(child, SpectralNormConv) and child.ndim == 2:
                 setattr(mod, name, _plain_conv(child.effective_weight(), child.bias))
+            elif isinstance(child, nn.BatchNorm2d):  # the body's are folded already
+                setattr(mod, name, ChannelAffine(child))  # BNs after a ReLU, and on the skip features
     return net
+
+
+def use_winograd(net: nn.Module) -> int:
+    """Replace the decoder's large 3×3 conv + ReLU pairs by Winograd F(4×4, 3×3) convolutions (in place).
+
+    For low-precision CPU inference (``precision="fast"``): about 4× fewer multiplications in the layers that
+    dominate the cost (the full-resolution residual block and the upper decoder blocks), at a larger rounding
+    error than direct convolutions (see :mod:`restoration_lib.archs.winograd`). Only folded networks (after
+    :func:`finalize`) are changed. Returns the number of convolutions replaced.
+    """
+    from .winograd import WinogradConv3x3
+
+    if not isinstance(net, DeOldifyGenerator):
+        return 0
+    replaced = 0
+    for idx in (5, 6, 7, 10):  # decoder blocks at 1/8, 1/4, 1/2 and full resolution
+        for seq in net.layers[idx].modules():
+            if (
+                isinstance(seq, nn.Sequential)
+                and len(seq) >= 2
+                and type(seq[0]) is nn.Conv2d
+                and seq[0].kernel_size == (3, 3)
+                and isinstance(seq[1], nn.ReLU)
+            ):
+                seq[0] = WinogradConv3x3(seq[0], relu=True)
+                seq[1] = nn.Identity()
+                replaced += 1
+    return replaced
 
 
 def _spec(name: str, build, weights_id: str, description: str) -> ModelSpec:

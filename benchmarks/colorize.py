@@ -1,0 +1,189 @@
+"""Benchmark: DeOldify colorization speed, memory and fast-mode accuracy.
+
+    PYTHONPATH=. python benchmarks/colorize.py [--render-factor 35] [--repeats 3] [--models artistic stable]
+
+Prints a Markdown table: seconds per image (the whole ``Colorizer`` call on a real photo), the network's FLOPs
+(counted on the meta device, direct convolutions: what the official code computes), the achieved rate as a
+fraction of this machine's own fp32 / bf16 matmul rate measured in the same run, an estimate of the official
+code's time on this machine right now (its measured fraction of the fp32 matmul rate: 58 % artistic, 46 % stable,
+from a run with nothing else on the machine), peak resident memory (each configuration in its own process) and
+the PSNR of fast mode against exact mode on real photos from ../shared/data/old.
+
+The published checkpoints are used when ``restoration_lib.weights`` finds them; otherwise make_checkpoint.py's
+stand-ins (same architecture, same arithmetic cost; the PSNR then measures meaningless colours, but the same
+arithmetic).
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import matmul_rate, peak_rss_bytes, print_table  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("RESTORATION_SHARED", ROOT.parent / "shared"))
+PHOTOS = ("bw/Dancing.png", "bw/Poverty.png", "bw/Samurais.png", "faded/a.png")
+OFFICIAL = {  # measured with the official code on this machine, nothing else running (issue 3)
+    "artistic": {"seconds": 8.2, "fraction_fp32": 0.58, "peak_gb": 2.7},
+    "stable": {"seconds": 7.4, "fraction_fp32": 0.46, "peak_gb": 3.7},
+}
+
+
+def _network(model: str):
+    """The published network when its weights are on disk, else the stand-in; and which one it is."""
+    from restoration_lib import colorize, models
+    from restoration_lib.errors import MissingWeightsError
+
+    try:
+        return colorize._load_named(colorize.MODELS[model], torch.device("cpu"), None), "published"
+    except (ImportError, MissingWeightsError):
+        pass
+    sys.path.insert(0, str(SHARED / "reference"))
+    import make_checkpoint  # type: ignore
+
+    variant = "artistic" if model == "artistic" else "stable"
+    sd = make_checkpoint.make_state_dict(
+        make_checkpoint.load_manifest(SHARED / "reference" / "deoldify" / f"{variant}.manifest.json"), 0
+    )
+    net = models.load(colorize.MODELS[model], sd)
+    del sd
+    gc.collect()
+    return net, "stand-in"
+
+
+def official_flops(model: str, size: int) -> float:
+    """FLOPs of one forward pass with direct convolutions (the official computation), counted on meta."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from restoration_lib.archs import deoldify
+
+    with torch.device("meta"):
+        net = deoldify.build_artistic() if model == "artistic" else deoldify.build_stable()
+    deoldify.finalize(net).eval()
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        net(torch.empty(1, 3, size, size, device="meta"))
+    return float(counter.get_total_flops())
+
+
+def _photos() -> list[np.ndarray]:
+    from PIL import Image
+
+    found = [SHARED / "data" / "old" / p for p in PHOTOS if (SHARED / "data" / "old" / p).is_file()]
+    if found:
+        return [np.asarray(Image.open(p).convert("RGB")) for p in found]
+    rng = np.random.default_rng(0)  # no shared data: a smooth synthetic gray image
+    g = np.clip(np.add.outer(np.linspace(0, 200, 400), np.linspace(0, 50, 600)) + rng.normal(0, 5, (400, 600)), 0, 255)
+    return [np.repeat(g.astype(np.uint8)[..., None], 3, axis=2)]
+
+
+def cpu_matmul_rate(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
+    """FLOP per CPU-second (process time, all threads) of an n³ matmul: robust to other processes' load."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.process_time()
+        torch.mm(a, b)
+        best = min(best, time.process_time() - t)
+    return 2 * n**3 / best
+
+
+def child(model: str, precision: str, rf: int, repeats: int, out: str) -> None:
+    from restoration_lib.colorize import Colorizer
+
+    net, weights = _network(model)
+    col = Colorizer(net, device="cpu", precision=precision, progress=False)
+    photos = _photos()
+    col(photos[0], rf)  # warm-up
+    best, best_cpu = float("inf"), float("inf")
+    for _ in range(repeats):
+        t, c = time.perf_counter(), time.process_time()
+        col(photos[0], rf)
+        best, best_cpu = min(best, time.perf_counter() - t), min(best_cpu, time.process_time() - c)
+    peak = peak_rss_bytes()
+    np.savez(out, *[col(p, rf) for p in photos])
+    print(json.dumps({"seconds": best, "cpu_seconds": best_cpu, "peak_rss": peak, "weights": weights,
+                      "threads": torch.get_num_threads()}))
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--render-factor", type=int, default=35)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--models", nargs="+", default=["artistic", "stable"], choices=["artistic", "stable", "video"])
+    ap.add_argument("--one", nargs=2, metavar=("MODEL", "PRECISION"), help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.one:
+        child(a.one[0], a.one[1], a.render_factor, a.repeats, a.out)
+        return
+
+    rate32, rate16 = matmul_rate(torch.float32), matmul_rate(torch.bfloat16)
+    cpu32, cpu16 = cpu_matmul_rate(torch.float32), cpu_matmul_rate(torch.bfloat16)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in a.models:
+            flops = official_flops(model, 16 * a.render_factor)
+            runs = {}
+            for precision in ("exact", "fast"):
+                out = os.path.join(tmp, f"{model}-{precision}.npz")
+                cmd = [sys.executable, __file__, "--one", model, precision, "--out", out,
+                       "--render-factor", str(a.render_factor), "--repeats", str(a.repeats)]
+                res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
+                                     env={**os.environ, "PYTHONPATH": str(ROOT)})
+                if res.returncode != 0:
+                    raise SystemExit(f"{model} {precision} failed:\n{res.stderr[-3000:]}")
+                runs[precision] = json.loads(res.stdout.strip().splitlines()[-1])
+                runs[precision]["images"] = list(np.load(out).values())
+            psnrs = [_psnr(f, e) for f, e in zip(runs["fast"]["images"], runs["exact"]["images"])]
+            off = OFFICIAL["stable" if model != "artistic" else "artistic"]
+            official_cpu = flops / (off["fraction_fp32"] * cpu32)  # the official code's CPU-seconds at its fraction
+            for precision in ("exact", "fast"):
+                r = runs[precision]
+                rate, cpu_rate, name = (rate32, cpu32, "fp32") if precision == "exact" else (rate16, cpu16, "bf16")
+                rows.append([
+                    model, precision, r["weights"], f"{r['seconds']:.2f}", f"{r['cpu_seconds']:.2f}",
+                    f"{flops / 1e12:.2f}",
+                    f"{flops / r['seconds'] / rate:.0%} / {flops / r['cpu_seconds'] / cpu_rate:.0%} of {name}",
+                    f"{official_cpu / r['cpu_seconds']:.1f}×", f"{off['seconds'] / r['seconds']:.1f}×",
+                    f"{r['peak_rss'] / 2**30:.2f}",
+                    "—" if precision == "exact" else f"{min(psnrs):.1f} / {np.mean(psnrs):.1f}",
+                ])
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"render_factor {a.render_factor} ({16 * a.render_factor}² model input), {torch.get_num_threads()} threads, "
+          f"load average {load:.1f} on {os.cpu_count()} CPUs. Matmul rates measured now: fp32 {rate32 / 1e9:.0f} "
+          f"GFLOP/s wall ({cpu32 / 1e9:.0f} per CPU-s), bf16 {rate16 / 1e9:.0f} GFLOP/s wall "
+          f"({cpu16 / 1e9:.0f} per CPU-s)\n")
+    print_table(
+        ["model", "precision", "weights", "s / image", "CPU-s / image", "TFLOP (direct)",
+         "achieved (wall / CPU)", "× official (CPU)", "× official (quoted s)", "peak RSS GiB",
+         "PSNR fast vs exact dB (min / mean)"],
+        rows,
+    )
+    print("\nachieved: the official (direct-convolution) FLOPs per second over the matmul rate of the compute dtype; "
+          "fast mode does fewer multiplications (Winograd), so it can exceed 100 %. × official (CPU): against the "
+          "official code's CPU time estimated from its measured fraction of the fp32 matmul rate (58 % artistic, "
+          "46 % stable) and this run's CPU-time matmul rate, which is robust to other processes' load. "
+          "× official (quoted s): against 8.2 s / 7.4 s measured with nothing else running. Peak RSS includes "
+          "building/loading the weights (official: 2.7 / 3.7 GB). Timings are the best of --repeats runs.")
+
+
+if __name__ == "__main__":
+    main()
