@@ -346,16 +346,21 @@ class PatchAttention(nn.Module):
         self.F_Combine = nn.Conv2d(2 * channels + 1, channels, 3, padding=1)
         self.res_block = nn.Sequential(ResnetBlock(channels))
 
-    def compose(self, x: torch.Tensor, m: torch.Tensor, chunk: Optional[int] = None) -> torch.Tensor:
+    def compose(
+        self, x: torch.Tensor, m: torch.Tensor, chunk: Optional[int] = None, key_chunk: Optional[int] = None
+    ) -> torch.Tensor:
         """Write the matched key patches into ``x`` (``(1, C, h, w)``, modified in place) and return it.
 
         Args:
             x: features after ``res_block``.
             m: ``(1, 1, h, w)`` binary latent mask from :func:`patch_attention_mask`.
-            chunk: query patches per correlation block (None: all at once); the result does not depend on it.
+            chunk: query patches per correlation block (None: all at once).
+            key_chunk: normalised key patches made at a time (None: all at once, kept for every block).
+                Neither changes the result (up to float rounding of the matrix products).
         """
         p = self.patch_size
         _, c, h, w = x.shape
+        nh, nw = h // p, w // p
         flags = masked_patch_flags(m[0, 0], p)
         q_idx = torch.nonzero(flags).flatten()
         if q_idx.numel() == 0:
@@ -366,23 +371,34 @@ class PatchAttention(nn.Module):
                 f"every {p}x{p} latent patch is more than 60% scratched, so HR patch attention has no clean patch "
                 "to copy from (the official code fails here too); use a smaller mask or mode='scratch'"
             )
-        allp = patches(x[0], p)  # (L, D), a copy
-        keys = F.normalize(allp[k_idx], dim=1)  # (K, D)
-        queries = allp[q_idx]
-        step = queries.shape[0] if chunk is None else max(1, chunk)
-        best = torch.empty(queries.shape[0], dtype=torch.long)
-        for s in range(0, queries.shape[0], step):
-            qn = F.normalize(queries[s : s + step], dim=1)
-            corr = F.softmax(qn @ keys.t(), dim=1)
-            best[s : s + step] = corr.max(dim=1).indices
-        del keys, queries
-        allp[q_idx] = allp[k_idx[best]]
-        nh, nw = h // p, w // p
-        # fold: whole patches back in place; rows/columns beyond the last whole patch become zero.
-        composed = allp.reshape(nh, nw, c, p, p).permute(2, 0, 3, 1, 4).reshape(c, nh * p, nw * p)
+        # (nh, nw, C, p, p) view of the whole patches; a patch flattened is F.unfold's (c, ki, kj) order
+        grid = x[0, :, : nh * p, : nw * p].unflatten(1, (nh, p)).unflatten(3, (nw, p)).permute(1, 3, 0, 2, 4)
+
+        def gather(idx: torch.Tensor) -> torch.Tensor:
+            return grid[idx // nw, idx % nw].reshape(idx.numel(), -1)
+
+        nq, nk = q_idx.numel(), k_idx.numel()
+        step = nq if chunk is None else max(1, chunk)
+        kstep = nk if key_chunk is None else max(1, key_chunk)
+        keys = F.normalize(gather(k_idx), dim=1) if kstep >= nk else None
+        best = torch.empty(nq, dtype=torch.long)
+        for s in range(0, nq, step):
+            qn = F.normalize(gather(q_idx[s : s + step]), dim=1)
+            if keys is not None:
+                logits = qn @ keys.t()
+            else:
+                logits = torch.empty(qn.shape[0], nk, dtype=qn.dtype)
+                for k0 in range(0, nk, kstep):
+                    logits[:, k0 : k0 + kstep] = qn @ F.normalize(gather(k_idx[k0 : k0 + kstep]), dim=1).t()
+            best[s : s + step] = F.softmax(logits, dim=1).max(dim=1).indices
+            del logits, qn
+        del keys
+        for s in range(0, nq, step):  # masked and clean patches are disjoint: copy in place
+            dst, src = q_idx[s : s + step], k_idx[best[s : s + step]]
+            grid[dst // nw, dst % nw] = grid[src // nw, src % nw]
+        # official fold: rows/columns beyond the last whole patch come back as zeros
         x[0, :, nh * p :, :] = 0
         x[0, :, :, nw * p :] = 0
-        x[0, :, : nh * p, : nw * p] = composed
         return x
 
     def forward(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -420,59 +436,25 @@ class MappingHR(nn.Module):
 
 _LICENCE = "MIT (microsoft/Bringing-Old-Photos-Back-to-Life, code and pretrained models)"
 
+# name, class, member of global_checkpoints.zip, what it is, size requirements, tiling
+_TABLE = [
+    ("bopbtl-scratch-detector", ScratchUNet, "checkpoints/detection/FT_Epoch_latest.pt",
+     "scratch detection UNet", SizeRequirements(minimum=16, multiple_of=16), "discouraged"),
+    ("bopbtl-vae-a", VAE, "checkpoints/restoration/VAE_A_quality",
+     "VAE A, old-photo encoder", SizeRequirements(minimum=16, multiple_of=4), "internal"),
+    ("bopbtl-vae-b", VAE, "checkpoints/restoration/VAE_B_quality or VAE_B_scratch",
+     "VAE B, clean-photo decoder", SizeRequirements(minimum=16, multiple_of=4), "internal"),
+    ("bopbtl-mapping-quality", MappingQuality, "checkpoints/restoration/mapping_quality",
+     "latent mapping for unscratched photos", SizeRequirements(minimum=2), "internal"),
+    ("bopbtl-mapping-scratch", MappingScratch, "checkpoints/restoration/mapping_scratch",
+     "latent mapping with the masked non-local block, for scratched photos", SizeRequirements(minimum=2), "internal"),
+    ("bopbtl-mapping-hr", MappingHR, "checkpoints/restoration/mapping_Patch_Attention",
+     "multi-scale patch-attention mapping for high-resolution scratched photos", SizeRequirements(minimum=8),
+     "internal"),
+]  # fmt: skip
+
 SPECS = [
-    ModelSpec(
-        name="bopbtl-scratch-detector",
-        build=ScratchUNet,
-        description=f"BOPBTL scratch detection UNet (checkpoints/detection/FT_Epoch_latest.pt); {_LICENCE}",
-        weights_id="bopbtl-global",
-        size=SizeRequirements(minimum=16, multiple_of=16),
-        tiling="discouraged",
-    ),
-    ModelSpec(
-        name="bopbtl-vae-a",
-        build=VAE,
-        description=f"BOPBTL VAE A, old-photo encoder (checkpoints/restoration/VAE_A_quality); {_LICENCE}",
-        weights_id="bopbtl-global",
-        size=SizeRequirements(minimum=16, multiple_of=4),
-        tiling="internal",
-    ),
-    ModelSpec(
-        name="bopbtl-vae-b",
-        build=VAE,
-        description=f"BOPBTL VAE B, clean-photo decoder (checkpoints/restoration/VAE_B_quality or VAE_B_scratch); {_LICENCE}",
-        weights_id="bopbtl-global",
-        size=SizeRequirements(minimum=16, multiple_of=4),
-        tiling="internal",
-    ),
-    ModelSpec(
-        name="bopbtl-mapping-quality",
-        build=MappingQuality,
-        description=f"BOPBTL latent mapping for unscratched photos (checkpoints/restoration/mapping_quality); {_LICENCE}",
-        weights_id="bopbtl-global",
-        size=SizeRequirements(minimum=2),
-        tiling="internal",
-    ),
-    ModelSpec(
-        name="bopbtl-mapping-scratch",
-        build=MappingScratch,
-        description=(
-            "BOPBTL latent mapping with the masked non-local block for scratched photos "
-            f"(checkpoints/restoration/mapping_scratch); {_LICENCE}"
-        ),
-        weights_id="bopbtl-global",
-        size=SizeRequirements(minimum=2),
-        tiling="internal",
-    ),
-    ModelSpec(
-        name="bopbtl-mapping-hr",
-        build=MappingHR,
-        description=(
-            "BOPBTL multi-scale patch-attention mapping for high-resolution scratched photos "
-            f"(checkpoints/restoration/mapping_Patch_Attention); {_LICENCE}"
-        ),
-        weights_id="bopbtl-global",
-        size=SizeRequirements(minimum=8),
-        tiling="internal",
-    ),
-]
+    ModelSpec(name=name, build=cls, description=f"BOPBTL {what} ({member}); {_LICENCE}", weights_id="bopbtl-global",
+              size=size, tiling=tiling)  # type: ignore[arg-type]
+    for name, cls, member, what, size, tiling in _TABLE
+]  # fmt: skip

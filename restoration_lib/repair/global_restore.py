@@ -20,10 +20,9 @@ weights are never used.
 """
 from __future__ import annotations
 
-import io
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
@@ -35,9 +34,11 @@ from torch import nn
 
 from .. import models
 from ..device import DeviceLike, pick_device, resolve_dtype
-from ..errors import CheckpointError, ImageReadError, MissingWeightsError, RestorationError
+from ..errors import ImageReadError, MissingWeightsError, RestorationError
+from ..io import read_image
 from ..archs.bopbtl import masked_patch_flags, patch_attention_mask
 from . import lowmem
+from ._checkpoints import find_weights, read_published_checkpoint
 
 __all__ = [
     "GlobalCheckpoints",
@@ -98,13 +99,6 @@ class GlobalCheckpoints:
         self.source = source
         self.weights_dir = weights_dir
 
-    def describe(self) -> str:
-        if self.source is None:
-            return f"the weights registry ({WEIGHTS_ID})"
-        if isinstance(self.source, Mapping):
-            return "the given state_dicts"
-        return str(self.source)
-
     def load(self, key: str, device: DeviceLike = "cpu", dtype: torch.dtype = torch.float32) -> nn.Module:
         """Build and load network ``key`` (a key of :data:`MEMBERS`) in eval mode."""
         if key not in MEMBERS:
@@ -121,69 +115,38 @@ class GlobalCheckpoints:
                 return item.to(device=pick_device(device), dtype=dtype).eval().requires_grad_(False)
             return models.load(name, item, device, dtype=dtype)
         if src is None:
-            return models.load(name, self._from_registry(member), device, dtype=dtype)
-        path = Path(src).expanduser()
-        found = _locate(path, member)
-        if found is not None:
+            try:
+                found = self._from_registry(member)
+            except ImportError:
+                found = find_weights(WEIGHTS_ID, self.weights_dir)  # raises the clear MissingWeightsError
             return models.load(name, found, device, dtype=dtype)
-        raise MissingWeightsError(
-            f"{member} (needed by {name}) is not in {path}: expected the published global_checkpoints.zip, or the "
-            f"folder it was unzipped into (holding checkpoints/...).\nGet the archive with:  {_FETCH}"
-        )
-
-    def _from_registry(self, member: str) -> Union[Path, dict]:
-        try:
-            from .. import weights
-        except ImportError:  # the weights module is not there: look in its default layout ourselves
-            root = Path(self.weights_dir) if self.weights_dir else Path(__file__).resolve().parents[2] / "weights"
-            for cand in (root / "bopbtl" / "Global", root / "bopbtl"):
-                found = _locate(cand, member)
-                if found is not None:
-                    return found
+        path = Path(src).expanduser()
+        if not _has_member(path, member):
             raise MissingWeightsError(
-                f"{member} of {WEIGHTS_ID} (global_checkpoints.zip) is not on disk: looked in {root / 'bopbtl'}."
-                f"\nGet it with:  {_FETCH}"
-            ) from None
-        if hasattr(weights, "find_member"):
+                f"{member} (needed by {name}) is not in {path}: expected the published global_checkpoints.zip, or "
+                f"the folder it was unzipped into (holding checkpoints/...).\nGet the archive with:  {_FETCH}"
+            )
+        return models.load(name, read_published_checkpoint(path, member), device, dtype=dtype)
+
+    def _from_registry(self, member: str) -> Any:
+        from .. import weights  # noqa: PLC0415 (imported only when the registry is asked)
+
+        if hasattr(weights, "find_member"):  # unpacks the member from the archive on first use
             return weights.find_member(WEIGHTS_ID, member, self.weights_dir)
-        found = _locate(weights.find(WEIGHTS_ID, self.weights_dir), member)
-        if found is None:
-            raise MissingWeightsError(f"{member} of {WEIGHTS_ID} is not on disk.\nGet it with:  {_FETCH}")
-        return found
+        archive = find_weights(WEIGHTS_ID, self.weights_dir)
+        if not _has_member(archive, member):
+            raise MissingWeightsError(f"{archive} has no member {member}.\nGet the archive again with:  {_FETCH}")
+        return read_published_checkpoint(archive, member)
 
 
-def _locate(path: Path, member: str) -> Union[Path, dict, None]:
-    """The member's file under a folder, or its loaded contents when ``path`` is (or holds) the zip; else None."""
+def _has_member(path: Path, member: str) -> bool:
+    """Whether the zip ``path`` or the folder ``path`` (at any depth) holds ``member``."""
+    if path.is_dir():
+        return any(p.as_posix().endswith("/" + member) for p in path.rglob(Path(member).name) if p.is_file())
     if path.is_file() and zipfile.is_zipfile(path):
-        return _read_zip_member(path, member)
-    if not path.is_dir():
-        return None
-    for cand in (path / member, path / "Global" / member, path / member.split("/", 1)[1]):
-        if cand.is_file():
-            return cand
-    if (path / "global_checkpoints.zip").is_file():
-        return _read_zip_member(path / "global_checkpoints.zip", member)
-    return None
-
-
-def _read_zip_member(archive: Path, member: str) -> dict:
-    """``torch.load`` (``weights_only=True``) one member of the zip, read into memory."""
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            hits = [i for i in zf.infolist() if i.filename == member or i.filename.endswith("/" + member)]
-            if not hits:
-                raise MissingWeightsError(
-                    f"{archive} has no member {member}; is it the published global_checkpoints.zip?\n"
-                    f"Get the archive with:  {_FETCH}"
-                )
-            data = zf.read(hits[0])
-    except zipfile.BadZipFile as e:
-        raise CheckpointError(f"{archive} is not a readable zip ({e}); fetch it again with: {_FETCH} --force") from e
-    try:
-        with torch.serialization.safe_globals([slice]):
-            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for damaged files
-        raise CheckpointError(f"{archive}:{member} is not a loadable checkpoint ({str(e).splitlines()[0][:300]})") from e
+        with zipfile.ZipFile(path) as zf:
+            return any(n == member or n.endswith("/" + member) for n in zf.namelist())
+    return False
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -194,46 +157,20 @@ def _read_zip_member(archive: Path, member: str) -> dict:
 def as_rgb_uint8(image: Any) -> np.ndarray:
     """Any supported image → ``(H, W, 3)`` uint8 RGB.
 
-    Accepts an ``(H, W, 3)`` or ``(H, W)`` uint8 array, a float array in [0, 1] (rounded), a PIL image, a path,
-    or anything with an ``rgb`` attribute (``restoration_lib.io.LoadedImage``).
+    Accepts what :func:`restoration_lib.io.read_image` reads (a path, bytes, a PIL image, an ``(H, W)``,
+    ``(H, W, 3)`` or ``(H, W, 4)`` uint8/uint16/float array, a ``LoadedImage``) and ``(1, 3, H, W)`` /
+    ``(3, H, W)`` float tensors in [0, 1]. Alpha is dropped.
 
     Raises:
         ImageReadError: unreadable file or unsupported array.
     """
-    if hasattr(image, "rgb"):
-        image = image.rgb
-    if isinstance(image, (str, Path)):
-        try:
-            from ..io import read_image
-        except ImportError:
-            try:
-                with Image.open(image) as im:
-                    return np.asarray(im.convert("RGB")).copy()
-            except (OSError, ValueError) as e:
-                raise ImageReadError(f"{image}: not a readable image ({e})") from e
-        return read_image(image).rgb
-    if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB")).copy()
+    if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
+        return image
     if isinstance(image, torch.Tensor):
-        t = image.detach().cpu()
-        if t.ndim == 4 and t.shape[0] == 1:
-            t = t[0]
-        if t.ndim == 3 and t.shape[0] in (1, 3):
-            t = t.permute(1, 2, 0)
-        image = t.float().numpy()
-    a = np.asarray(image)
-    if a.ndim == 3 and a.shape[2] == 1:
-        a = a[:, :, 0]
-    if a.ndim == 2:
-        a = np.stack([a] * 3, axis=2)
-    if a.ndim != 3 or a.shape[2] not in (3, 4):
-        raise ImageReadError(f"expected an (H, W, 3) RGB image, got an array of shape {a.shape}")
-    a = a[:, :, :3]
-    if a.dtype == np.uint8:
-        return np.ascontiguousarray(a)
-    if np.issubdtype(a.dtype, np.floating):
-        return np.clip(np.rint(a * 255.0), 0, 255).astype(np.uint8)
-    raise ImageReadError(f"expected uint8 or float image values, got dtype {a.dtype}")
+        t = image.detach().float().cpu()
+        t = t[0] if t.ndim == 4 and t.shape[0] == 1 else t
+        image = (t.permute(1, 2, 0) if t.ndim == 3 and t.shape[0] in (1, 3) else t).numpy()
+    return read_image(image).rgb
 
 
 def _round_to(x: float, m: int) -> int:
@@ -523,15 +460,15 @@ class GlobalRestorer:
 
                 # official --HR: 3x3 dilation, 3 iterations, before holing the image
                 m8 = cv2.dilate(m8, np.ones((3, 3), np.uint8), iterations=3)
-            # official irregular_hole_synthesize: masked pixels become white (float64 arithmetic, then uint8)
-            mf = m8.astype(np.float64) / 255
-            holed = (rgb.astype(np.float64) * (1 - mf) + mf * 255).astype(np.uint8)
+            holed = _hole(rgb, m8)
             x = _to_tensor(holed)
             m = torch.from_numpy(m8[:, :, 0]).float().div(255)[None, None]  # ToTensor(mask)[:1]
             model_mask = (m8[:, :, 0] > 0).astype(np.uint8)
             if self.mode == "hr":
                 _check_hr_mask(m)
-        g = self._run(x.to(self.device, self.dtype), None if m is None else m.to(self.device, self.dtype))
+        box = [x.to(self.device, self.dtype)]
+        del x  # only the box holds the input tensor, so it is freed as soon as the encoder has read it
+        g = self._run(box, None if m is None else m.to(self.device, self.dtype))
         raw = (g.float().cpu() + 1.0) / 2.0  # official: save_image((generated + 1) / 2, normalize=True)
         return GlobalResult(
             image=save_image_uint8(raw, normalize=True),
@@ -542,18 +479,29 @@ class GlobalRestorer:
             mode=self.mode,
         )
 
-    def _run(self, x: torch.Tensor, m: Optional[torch.Tensor]) -> torch.Tensor:
+    def _run(self, box: list, m: Optional[torch.Tensor]) -> torch.Tensor:
         plan = self.memory
         update, close = _progress(self.progress, "BOPBTL non-local attention")
         if update is not None:
-            plan = lowmem.MemoryPlan(plan.stripe_bytes, plan.attention_bytes, plan.spill_bytes, plan.spill_dir, update)
+            plan = replace(plan, progress=update)
         try:
-            z = lowmem.run(self.vae_a.encoder, x, plan)
-            del x
+            z = lowmem.run(self.vae_a.encoder, box.pop(), plan)
             z = lowmem.run(self.mapping, z, plan, m)
             return lowmem.run(self.vae_b.decoder, z, plan)
         finally:
             close()
+
+
+def _hole(rgb: np.ndarray, m8: np.ndarray, rows: int = 256) -> np.ndarray:
+    """The official ``irregular_hole_synthesize``: ``uint8(img * (1 - m/255) + m/255 * 255)`` in float64.
+
+    Masked pixels become white. Computed in bands of rows so that large photos need no full float64 copies.
+    """
+    out = np.empty_like(rgb)
+    for r0 in range(0, rgb.shape[0], rows):
+        mf = m8[r0 : r0 + rows].astype(np.float64) / 255
+        out[r0 : r0 + rows] = (rgb[r0 : r0 + rows].astype(np.float64) * (1 - mf) + mf * 255).astype(np.uint8)
+    return out
 
 
 def _check_hr_mask(m: torch.Tensor) -> None:
