@@ -10,6 +10,7 @@ from torch import nn
 from .. import models
 from ..device import DeviceLike, pick_device, resolve_dtype
 from ..archs.rife import pad_to_multiple
+from ..io import to_tensor, to_uint8
 from .adapters import ADAPTERS, GENERIC_ADAPTER, NetAdapter, adapter_for
 from .flow import FlowInterpolator
 
@@ -39,11 +40,9 @@ def _as_batch(frame: Any, which: str) -> tuple[torch.Tensor, dict]:
         if frame.ndim != 3 or frame.shape[2] != 3:
             raise ValueError(f"{which}: expected an H,W,3 RGB array, got shape {frame.shape}")
         if frame.dtype == np.uint8:
-            x = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).unsqueeze(0).float() / 255.0
-            return x, {"kind": "uint8"}
+            return to_tensor(frame), {"kind": "uint8"}
         if np.issubdtype(frame.dtype, np.floating):
-            x = torch.from_numpy(np.ascontiguousarray(frame, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0)
-            return x, {"kind": "float", "dtype": frame.dtype}
+            return to_tensor(frame.astype(np.float32, copy=False)), {"kind": "float", "dtype": frame.dtype}
         raise ValueError(f"{which}: expected uint8 (0-255) or float (0-1) pixels, got dtype {frame.dtype}")
     raise TypeError(f"{which}: expected a numpy H,W,3 array, a PIL image or a (N, 3, H, W) tensor, got {type(frame).__name__}")
 
@@ -53,10 +52,9 @@ def _give_back(x: torch.Tensor, kind: dict):
     if kind["kind"] == "tensor":
         x = x.to(device=kind["device"], dtype=kind["dtype"])
         return x if kind["dim"] == 4 else x[0]
-    arr = x[0].permute(1, 2, 0).float().cpu()
     if kind["kind"] == "uint8":
-        return (arr * 255.0).round().to(torch.uint8).numpy()
-    return arr.numpy().astype(kind["dtype"], copy=False)
+        return to_uint8(x[:1])
+    return x[0].permute(1, 2, 0).float().cpu().numpy().astype(kind["dtype"], copy=False)
 
 
 class Interpolator:
