@@ -82,7 +82,8 @@ def _interpolator(kind: str):
             except WeightsDownloadError:
                 kind = "flow"
         if kind == "rife-4.0":
-            return InterpolateStage(Interpolator("rife-4.0", device="cpu"), InterpolateOptions(factor=2)), "RIFE 4.0 ×2"
+            stage = InterpolateStage(Interpolator("rife-4.0", device="cpu"), InterpolateOptions(factor=2))
+            return stage, "RIFE 4.0 ×2"
     if kind == "flow-fast":
         fast = FlowInterpolator(preset="ultrafast", max_flow_side=320)
         return InterpolateStage(Interpolator(fast, device="cpu"), InterpolateOptions(model="flow", factor=2)), \
@@ -225,7 +226,8 @@ def main() -> None:
                 rows.append([frames, r["frames_out"], f"{r['base_rss'] / 2**20:.0f}", f"{r['peak_rss'] / 2**20:.0f}",
                              f"{r['peak_rss'] / peaks[0]:.3f}", f"{r['wall']:.0f}",
                              " ".join(f"{k} {v:.2f}" for k, v in per.items() if v > 0.005)])
-            print(f"Peak memory of the run (VmHWM reset after the stages were built, fresh process each), repair: {r['repair']}; colorize: DeOldify artistic "
+            print("Peak memory of the run (VmHWM reset after the stages were built, fresh process each), "
+                  f"repair: {r['repair']}; colorize: DeOldify artistic "
                   f"(stand-in weights) rf 2; stabilise on; interpolate: {r['interpolate']}; chunks of 10 s\n")
             print_table(["input frames", "output frames", "RSS before MiB", "peak RSS during run MiB",
                          f"peak / peak at {args.memory_frames[0]}", "wall s", "s per input frame by stage"], rows)

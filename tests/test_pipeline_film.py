@@ -6,11 +6,9 @@ checkpoints are exercised in test_pipeline_models.py.
 from __future__ import annotations
 
 import hashlib
-import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from fractions import Fraction
 from pathlib import Path

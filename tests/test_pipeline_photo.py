@@ -4,7 +4,6 @@ from __future__ import annotations
 import html.parser
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -52,7 +51,8 @@ def test_options_are_checked():
         seen.update(rf=render_factor, pp=post_process)
         return rgb
 
-    restore_photo(np.zeros((8, 8, 3), np.uint8), repair=False, colorize=ColorizeStage(col, ColorizeOptions(render_factor=7)))
+    stage = ColorizeStage(col, ColorizeOptions(render_factor=7))
+    restore_photo(np.zeros((8, 8, 3), np.uint8), repair=False, colorize=stage)
     assert seen == {"rf": 7, "pp": True}
 
 

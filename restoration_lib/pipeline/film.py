@@ -10,7 +10,6 @@ source's audio packets into a temporary file that is then renamed to ``dst``.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
 import os
@@ -28,6 +27,7 @@ import numpy as np
 from .. import __version__
 from ..device import pick_device, resolve_dtype
 from ..errors import ImageWriteError, VideoError
+from ..io import atomic_path
 from .options import (
     FILM_COLORIZE,
     InterpolateOptions,
@@ -151,17 +151,16 @@ class _WorkDir:
                 )
                 self._clear()
                 self._write_manifest()
-            for p in self.path.glob(".*.part*"):
-                p.unlink(missing_ok=True)  # temp files of a run that was killed
+            for p in self.path.glob(".*.tmp*"):
+                p.unlink(missing_ok=True)  # temporary files of a run that was killed
         else:
             self.path.mkdir(parents=True)
             self._lock()
             self._write_manifest()
 
     def _write_manifest(self) -> None:
-        tmp = self.path / f".{self.MANIFEST}.part"
-        tmp.write_text(json.dumps(self.manifest, indent=1, sort_keys=True))
-        os.replace(tmp, self.path / self.MANIFEST)
+        with atomic_path(self.path / self.MANIFEST) as tmp:
+            tmp.write_text(json.dumps(self.manifest, indent=1, sort_keys=True))
 
     def _clear(self) -> None:
         for p in list(self.path.glob("chunk_*.mp4")) + list(self.path.glob("chunk_*.npz")):
@@ -202,11 +201,8 @@ class _WorkDir:
         return k
 
     def save_state(self, k: int, arrays: dict[str, np.ndarray]) -> None:
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        tmp = self.path / f".chunk_{k:05d}.npz.part"
-        tmp.write_bytes(buf.getvalue())
-        os.replace(tmp, self.state(k))
+        with atomic_path(self.state(k)) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
 
     def load_state(self, k: int) -> dict[str, np.ndarray]:
         with np.load(self.state(k)) as z:
@@ -216,7 +212,7 @@ class _WorkDir:
         self.release()
         for p in list(self.path.glob("chunk_*")) + [self.path / self.MANIFEST]:
             p.unlink(missing_ok=True)
-        for p in self.path.glob(".*.part*"):
+        for p in self.path.glob(".*.tmp*"):
             p.unlink(missing_ok=True)
         try:
             self.path.rmdir()
@@ -276,7 +272,9 @@ def _make_stabilizer(stabilize: Any) -> Optional[ChromaStabilizer]:
         )
     if isinstance(stabilize, (int, float)):
         return ChromaStabilizer(float(stabilize))
-    raise TypeError(f"stabilize must be a bool, a strength in [0, 1) or a ChromaStabilizer; got {type(stabilize).__name__}")
+    raise TypeError(
+        f"stabilize must be a bool, a strength in [0, 1) or a ChromaStabilizer; got {type(stabilize).__name__}"
+    )
 
 
 def restore_film(
@@ -317,7 +315,8 @@ def restore_film(
         chunk_seconds: input seconds per chunk (the unit of resumption).
         duration: process only the first ``duration`` seconds.
         keep_audio: copy the source's audio streams.
-        encoder: H.264 settings (quality ``crf``, ``preset``); see :class:`~restoration_lib.pipeline.video.EncoderSettings`.
+        encoder: H.264 settings (quality ``crf``, ``preset``); see
+            :class:`~restoration_lib.pipeline.video.EncoderSettings`.
         device: ``None`` picks CUDA → MPS → CPU.
         precision: ``"exact"`` (fp32) or ``"fast"``.
         weights_dir: folder of the checkpoints.
@@ -415,7 +414,8 @@ def _run(src: Path, dst: Path, info: VideoInfo, work: _WorkDir, rep, col, itp, s
                dynamic_ncols=True)
     try:
         if not final and not reader.has_next():
-            raise VideoError(f"{src}: no video frames could be decoded" + (f" after frame {next_in}" if next_in else ""))
+            after = f" after frame {next_in}" if next_in else ""
+            raise VideoError(f"{src}: no video frames could be decoded{after}")
         while not final:
             writer: Optional[ChunkWriter] = None
             cuts: list[int] = []

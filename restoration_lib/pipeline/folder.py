@@ -138,7 +138,8 @@ def _contact_sheet(dst: Path, src: Path, rows: list[dict], failed: list[tuple[Pa
 <html lang=en><head><meta charset=utf-8><title>Restored photos</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 1.5em; background: #fafafa; color: #222 }}
-table {{ border-collapse: collapse }} td, th {{ padding: 6px 10px; border-bottom: 1px solid #ddd; vertical-align: middle }}
+table {{ border-collapse: collapse }}
+td, th {{ padding: 6px 10px; border-bottom: 1px solid #ddd; vertical-align: middle }}
 img {{ max-width: {_THUMB_SIDE}px; max-height: {_THUMB_SIDE}px; display: block }}
 .name {{ font-family: monospace; max-width: 18em; word-break: break-all }}
 .failed {{ color: #a00 }} .settings {{ color: #666; font-size: 90% }}

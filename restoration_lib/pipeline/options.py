@@ -83,7 +83,8 @@ class ColorizeOptions:
     def __post_init__(self):
         if self.model not in ("artistic", "stable", "video"):
             raise ValueError(f"colorize model must be 'artistic', 'stable' or 'video'; got {self.model!r}")
-        if isinstance(self.render_factor, bool) or int(self.render_factor) != self.render_factor or self.render_factor < 1:
+        rf = self.render_factor
+        if isinstance(rf, bool) or not isinstance(rf, (int, float)) or int(rf) != rf or rf < 1:
             raise ValueError(f"render_factor must be an integer ≥ 1; got {self.render_factor!r}")
 
 
@@ -132,7 +133,9 @@ def coerce_options(value: Any, default, what: str):
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(value) - names)
         if unknown:
-            raise TypeError(f"{what}: unknown option(s) {', '.join(unknown)}; expected some of {', '.join(sorted(names))}")
+            raise TypeError(
+                f"{what}: unknown option(s) {', '.join(unknown)}; expected some of {', '.join(sorted(names))}"
+            )
         return dataclasses.replace(default, **value)
     if callable(value):
         return value

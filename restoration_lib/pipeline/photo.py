@@ -158,7 +158,8 @@ def restore_photo(
     """Repair and colorize one photo (see :class:`PhotoPipeline`; build one to restore many photos).
 
     Example:
-        >>> r = restore_photo("old.jpg", repair={"with_scratch": True}, colorize={"render_factor": 30})  # doctest: +SKIP
+        >>> r = restore_photo("old.jpg", repair={"with_scratch": True},
+        ...                   colorize={"render_factor": 30})  # doctest: +SKIP
         >>> write_image("restored.png", r.final, alpha=r.alpha)  # doctest: +SKIP
     """
     return PhotoPipeline(repair, colorize, device=device, precision=precision, weights_dir=weights_dir)(image)

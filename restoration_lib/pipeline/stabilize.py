@@ -27,7 +27,7 @@ Metrics (all in 8-bit chroma units, i.e. Cr/Cb levels of 0..255):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Optional, Sequence
+from typing import Iterable, Iterator, Optional
 
 import cv2
 import numpy as np
