@@ -16,11 +16,14 @@ class JitterColorizer:
     """Gray → colour: the input's luminance, a fixed smooth tint, plus a per-frame global chroma shift seeded by
     the frame's bytes (so the same frame always gets the same colours)."""
 
-    def __init__(self, jitter: float = 8.0):
+    def __init__(self, jitter: float = 8.0, interrupt_at: int = -1):
         self.jitter = jitter
         self.calls = 0
+        self.interrupt_at = interrupt_at  # raise KeyboardInterrupt on that call (0-based), as Ctrl-C would
 
     def __call__(self, rgb, render_factor=35, post_process=True, watermark=False):
+        if self.calls == self.interrupt_at:
+            raise KeyboardInterrupt
         self.calls += 1
         ycc = cv2.cvtColor(np.ascontiguousarray(rgb[..., :3]), cv2.COLOR_RGB2YCrCb).astype(np.float32)
         h, w = ycc.shape[:2]

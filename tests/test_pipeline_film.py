@@ -194,3 +194,16 @@ def test_finished_chunks_are_only_remuxed(chaplin, tmp_path):
     again = restore_film(chaplin, tmp_path / "a.mp4", **kw)
     assert again.resumed_chunks == 3 and again.frames_this_run == 0
     assert (tmp_path / "a.mp4").read_bytes() == data and not work_dir_for(tmp_path / "a.mp4").exists()
+
+
+def test_ctrl_c_leaves_a_clean_resumable_work_folder(chaplin, tmp_path):
+    dst = tmp_path / "c.mkv"
+    kw = dict(repair=False, interpolate=False, chunk_seconds=0.12, duration=0.4, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        restore_film(chaplin, dst, colorize=JitterColorizer(interrupt_at=7), **kw)
+    parts = work_dir_for(dst)
+    names = sorted(p.name for p in parts.iterdir())
+    assert names == ["chunk_00000.mp4", "chunk_00000.npz", "chunk_00001.mp4", "chunk_00001.npz", "manifest.json"]
+    assert not dst.exists()
+    rep = restore_film(chaplin, dst, colorize=JitterColorizer(), **kw)
+    assert rep.resumed_chunks == 2 and rep.frames_this_run == 4 and rep.frames_out == 10
