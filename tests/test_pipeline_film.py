@@ -94,7 +94,7 @@ sys.path[:0] = [{root!r}, {tests!r}]
 from _pipeline_fakes import BlendInterpolator, JitterColorizer
 from restoration_lib.pipeline import restore_film
 rep = restore_film({src!r}, {dst!r}, repair={repair!r}, colorize=JitterColorizer(),
-                   interpolate=BlendInterpolator(), chunk_seconds=0.2, duration=1.2, progress=False)
+                   interpolate=BlendInterpolator(), chunk_seconds=0.16, duration=0.8, progress=False)
 print("resumed", rep.resumed_chunks, "of", rep.chunks)
 """
 
@@ -119,8 +119,8 @@ def test_killed_film_resumes_to_identical_bytes(chaplin, tmp_path):
     ref = tmp_path / "ref" / "film.mp4"
     ref.parent.mkdir()
     rep = restore_film(chaplin, ref, repair=_repair_option(), colorize=JitterColorizer(),
-                       interpolate=BlendInterpolator(), chunk_seconds=0.2, duration=1.2, progress=False)
-    assert rep.chunks == 6 and rep.frames_out == 60
+                       interpolate=BlendInterpolator(), chunk_seconds=0.16, duration=0.8, progress=False)
+    assert rep.chunks == 5 and rep.frames_out == 40
 
     dst = tmp_path / "run" / "film.mp4"
     dst.parent.mkdir()
@@ -135,17 +135,17 @@ def test_killed_film_resumes_to_identical_bytes(chaplin, tmp_path):
     p.communicate()
     assert p.returncode == -signal.SIGKILL
     assert not dst.exists()  # nothing half-written where the film goes
-    assert (parts / "chunk_00000.mp4").exists() and not (parts / "chunk_00005.npz").exists()
+    assert (parts / "chunk_00000.mp4").exists() and not (parts / "chunk_00004.npz").exists()
 
     p = _run_script(chaplin, dst)
     out, err = p.communicate(timeout=300)
     assert p.returncode == 0, err
     resumed = int(out.split()[1])
-    assert 2 <= resumed < 6
+    assert 2 <= resumed < 5
     assert not parts.exists()
     assert _sha(dst) == _sha(ref)
     a, b = list(read_frames(dst)), list(read_frames(ref))
-    assert len(a) == len(b) == 60 and all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert len(a) == len(b) == 40 and all(np.array_equal(x, y) for x, y in zip(a, b))
 
 
 def test_changed_settings_start_over(chaplin, tmp_path):

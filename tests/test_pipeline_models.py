@@ -114,9 +114,9 @@ def test_cli_film_and_photo(data_dir, tmp_path):
     chaplin = data_dir / "video" / "chaplin.mp4"
     out = tmp_path / "film.mkv"
     assert main(["film", str(chaplin), str(out), "--no-repair", "--no-colorize", "--interp-model", "flow",
-                 "--duration", "0.2", "--chunk-seconds", "0.1", "--no-progress"]) == 0
+                 "--duration", "0.12", "--chunk-seconds", "0.08", "--no-progress"]) == 0
     info = probe(out)
-    assert (info.frames or len(list(read_frames(out)))) == 10 and info.fps == 50 and info.audio_streams == 1
+    assert len(list(read_frames(out))) == 6 and info.fps == 50 and info.audio_streams == 1
     assert main(["film", str(chaplin), str(out), "--no-repair", "--no-colorize", "--no-progress"]) == 1  # exists
     if _restorer_available():
         photo = tmp_path / "p.png"
