@@ -14,6 +14,7 @@ Stages are built once, before any work starts, so a missing checkpoint stops the
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import os
@@ -216,6 +217,15 @@ class InterpolateStage:
         return np.asarray(out)[..., :3]
 
 
+@contextlib.contextmanager
+def _hint(hint: str):
+    """Re-raise a MissingWeightsError with what the pipeline can do instead appended to its message."""
+    try:
+        yield
+    except MissingWeightsError as e:
+        raise MissingWeightsError(f"{e}\n({hint})") from e
+
+
 def _ready(task: Callable, default, stage_cls):
     """A stage around a ready task object (a stage object passes through with its own options)."""
     if isinstance(task, stage_cls):
@@ -239,16 +249,12 @@ def build_repair(value: Any, *, device=None, precision: str = "exact", weights_d
     from ..repair import Restorer
 
     extra = {"progress": False} if "progress" in inspect.signature(Restorer).parameters else {}
-    try:
+    with _hint("The repair stage needs the published checkpoints; repair={'mode': 'classical'} "
+               "(CLI: --repair-mode classical) repairs without any download, or repair=False skips it."):
         task = Restorer(with_scratch=opts.with_scratch, hr=opts.hr, faces=opts.faces, mode=opts.mode, device=device,
                         precision=precision, weights_dir=weights_dir, **extra)
         if hasattr(task, "load"):
             task.load()  # build the networks now, so a missing checkpoint is reported before any work
-    except MissingWeightsError as e:
-        raise MissingWeightsError(
-            f"{e}\n(The repair stage needs the published checkpoints; repair={{'mode': 'classical'}} "
-            "(CLI: --repair-mode classical) repairs without any download, or repair=False skips it.)"
-        ) from e
     return RepairStage(task, opts)
 
 
@@ -267,13 +273,9 @@ def build_colorize(value: Any, *, device=None, precision: str = "exact", weights
         return _ready(opts, default, ColorizeStage)
     from ..colorize import Colorizer
 
-    try:
+    with _hint("Colorization has no classical fallback: it needs DeOldify's published generator. "
+               "Download it as shown above, or pass colorize=False (CLI: --no-colorize) to skip colorization."):
         task = Colorizer(opts.model, device=device, precision=precision, weights_dir=weights_dir, progress=False)
-    except MissingWeightsError as e:
-        raise MissingWeightsError(
-            f"{e}\n(Colorization has no classical fallback: it needs DeOldify's published generator. "
-            "Download it as shown above, or pass colorize=False (CLI: --no-colorize) to skip colorization.)"
-        ) from e
     return ColorizeStage(task, opts)
 
 
@@ -294,11 +296,7 @@ def build_interpolate(value: Any, *, device=None, precision: str = "exact", weig
         return None
     from ..interpolate import Interpolator
 
-    try:
+    with _hint("interpolate={'model': 'flow'} (CLI: --interp-model flow) interpolates with optical flow and needs "
+               "no weights; interpolate=False skips interpolation."):
         task = Interpolator(opts.model, device=device, precision=precision, weights_dir=weights_dir)
-    except MissingWeightsError as e:
-        raise MissingWeightsError(
-            f"{e}\n(interpolate={{'model': 'flow'}} (CLI: --interp-model flow) interpolates with optical flow "
-            "and needs no weights; interpolate=False skips interpolation.)"
-        ) from e
     return InterpolateStage(task, opts)
