@@ -1,0 +1,332 @@
+"""RIFE IFNet of the current Practical-RIFE generations (v4.6, v4.25, v4.26) in plain PyTorch.
+
+The attribute names reproduce the official ``IFNet().state_dict()`` keys, so the published ``flownet.pkl``
+files load unchanged (their ``module.`` prefix is stripped by the generic loader; training-only keys are
+dropped by :func:`prepare_flownet`).
+
+Versions:
+
+- **v4.6** (2022): four flow blocks (widths 192, 128, 96, 64) with residual conv blocks; the blend-mask
+  logits of the blocks are *summed*. Optional ``ensemble`` mode also runs every block on the time-reversed
+  problem and averages both answers.
+- **v4.25 / v4.26** (2024, same architecture, different weights): a small encoder head computes a 4-channel
+  feature map of each frame, warped along with the frames; five flow blocks (192, 128, 96, 64, 32) that also
+  pass an 8-channel feature map to the next block; each block's mask *replaces* the previous one.
+
+Neither version has v4.0's large-motion re-run path: every block runs exactly once per call (twice with
+v4.6's ensemble).
+
+Input sizes: the official video script pads (zeros, bottom/right) to multiples of ``max(128, int(128/scale))``;
+the network itself needs multiples of 32 (v4.6) or 64 (v4.25/4.26) at ``scale=1``. Padding changes the
+result inside the frame, so the task module (:mod:`restoration_lib.interpolate`) pads as the official script.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..models import ModelSpec, SizeRequirements
+
+__all__ = ["IFNet4x", "IFNetOutput", "VERSIONS", "prepare_flownet", "SPECS", "pad_multiple", "warp"]
+
+# version -> (block widths, feature channels passed between blocks, has encoder head, mask accumulates)
+VERSIONS: dict[str, dict] = {
+    "4.6": {"widths": (192, 128, 96, 64), "feat": 0, "head": False, "mask_sum": True, "base": (8, 4, 2, 1)},
+    "4.25": {"widths": (192, 128, 96, 64, 32), "feat": 8, "head": True, "mask_sum": False, "base": (16, 8, 4, 2, 1)},
+}
+VERSIONS["4.26"] = VERSIONS["4.25"]
+
+# Smallest multiple the network accepts at scale 1 (measured on the official code; see the fixtures README).
+_NET_MULTIPLE = {"4.6": 32, "4.25": 64, "4.26": 64}
+
+
+def warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Backward-warp ``x`` by ``flow`` (pixels, x then y): out[i, j] = x at (j + fx, i + fy), edge-clamped.
+
+    Args:
+        x: (N, C, H, W).
+        flow: (N, 2, H, W) in pixels.
+
+    Returns:
+        (N, C, H, W), bilinear samples; positions outside the frame take the nearest edge pixel.
+    """
+    n, _, h, w = flow.shape
+    gx = torch.linspace(-1.0, 1.0, w, device=flow.device).view(1, 1, 1, w).expand(n, -1, h, -1)
+    gy = torch.linspace(-1.0, 1.0, h, device=flow.device).view(1, 1, h, 1).expand(n, -1, -1, w)
+    norm = torch.cat([flow[:, 0:1] / ((x.shape[3] - 1.0) / 2.0), flow[:, 1:2] / ((x.shape[2] - 1.0) / 2.0)], 1)
+    grid = (torch.cat([gx, gy], 1) + norm).permute(0, 2, 3, 1)
+    return F.grid_sample(x, grid.to(x.dtype), mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def pad_multiple(version: str, scale: float = 1.0, rule: str = "video") -> int:
+    """The multiple that frames are zero-padded to (bottom/right) before the IFNet of ``version`` runs.
+
+    Args:
+        version: ``"4.6"``, ``"4.25"`` or ``"4.26"``.
+        scale: the flow scale (1.0 for normal footage, 0.5 for 4K).
+        rule: ``"video"`` (Practical-RIFE ``inference_video.py``: ``max(128, int(128 / scale))``, the same for
+            every 4.x version), or ``"min"`` (the smallest multiple the network runs at: 32 for v4.6, 64 for
+            v4.25/4.26, divided by ``scale`` as vs-rife does).
+    """
+    if version not in VERSIONS:
+        raise ValueError(f"unknown RIFE version {version!r}; expected one of {', '.join(VERSIONS)}")
+    if rule == "video":
+        return max(128, int(128 / scale))
+    if rule == "min":
+        m = _NET_MULTIPLE[version]
+        return max(m, int(m / scale))
+    raise ValueError(f"pad rule must be 'video' or 'min'; got {rule!r}")
+
+
+def _conv(cin: int, cout: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.LeakyReLU(0.2, True))
+
+
+class _ResConv(nn.Module):
+    """y = LeakyReLU(conv(x) * beta + x) with a learnt per-channel beta."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, 1, 1)
+        self.beta = nn.Parameter(torch.ones(1, c, 1, 1))
+        self.relu = nn.LeakyReLU(0.2, True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.conv(x) * self.beta + x)
+
+
+class _FlowBlock(nn.Module):
+    """One coarse-to-fine step: predicts a flow update (4 ch), a mask logit (1 ch) and ``out - 5`` extra ch."""
+
+    def __init__(self, cin: int, c: int, out: int):
+        super().__init__()
+        self.conv0 = nn.Sequential(_conv(cin, c // 2, 2), _conv(c // 2, c, 2))
+        self.convblock = nn.Sequential(*[_ResConv(c) for _ in range(8)])
+        self.lastconv = nn.Sequential(nn.ConvTranspose2d(c, 4 * out, 4, 2, 1), nn.PixelShuffle(2))
+
+    def forward(self, x: torch.Tensor, flow: Optional[torch.Tensor], s: float) -> torch.Tensor:
+        x = F.interpolate(x, scale_factor=1.0 / s, mode="bilinear", align_corners=False)
+        if flow is not None:
+            flow = F.interpolate(flow, scale_factor=1.0 / s, mode="bilinear", align_corners=False) / s
+            x = torch.cat((x, flow), 1)
+        y = self.lastconv(self.convblock(self.conv0(x)))
+        y = F.interpolate(y, scale_factor=s, mode="bilinear", align_corners=False)
+        return torch.cat((y[:, :4] * s, y[:, 4:]), 1)
+
+
+class _Head(nn.Module):
+    """v4.25's per-frame encoder: 3 -> 16 (stride 2) -> 16 -> 16 -> 4 channels at full resolution."""
+
+    def __init__(self):
+        super().__init__()
+        self.cnn0 = nn.Conv2d(3, 16, 3, 2, 1)
+        self.cnn1 = nn.Conv2d(16, 16, 3, 1, 1)
+        self.cnn2 = nn.Conv2d(16, 16, 3, 1, 1)
+        self.cnn3 = nn.ConvTranspose2d(16, 4, 4, 2, 1)
+        self.relu = nn.LeakyReLU(0.2, True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(self.cnn0(x))
+        x = self.relu(self.cnn1(x))
+        x = self.relu(self.cnn2(x))
+        return self.cnn3(x)
+
+
+@dataclass
+class IFNetOutput:
+    """Everything one IFNet call computed.
+
+    Attributes:
+        frame: (N, 3, Hp, Wp) blended frame at time t, unclamped (the official ``merged[-1]``).
+        flow: (N, 4, Hp, Wp) final flow in pixels; channels 0-1 warp img0, 2-3 warp img1 (x then y).
+        mask: (N, 1, Hp, Wp) final blend weight of warped img0, after the sigmoid.
+        flows: the accumulated flow after each block.
+    """
+
+    frame: torch.Tensor
+    flow: torch.Tensor
+    mask: torch.Tensor
+    flows: list[torch.Tensor]
+
+
+def _swap(flow: torch.Tensor) -> torch.Tensor:
+    return torch.cat((flow[:, 2:4], flow[:, :2]), 1)
+
+
+class IFNet4x(nn.Module):
+    """Practical-RIFE IFNet, versions 4.6 and 4.25/4.26.
+
+    Args:
+        version: ``"4.6"``, ``"4.25"`` or ``"4.26"``.
+
+    Call ``net(img0, img1, timestep=0.5, scale=1.0)`` as the official ``Model.inference`` does.
+    """
+
+    def __init__(self, version: str = "4.25"):
+        super().__init__()
+        if version not in VERSIONS:
+            raise ValueError(f"unknown RIFE version {version!r}; expected one of {', '.join(VERSIONS)}")
+        cfg = VERSIONS[version]
+        self.version = version
+        self.base_scales: tuple[int, ...] = cfg["base"]
+        self.mask_sum: bool = cfg["mask_sum"]
+        self.feat_channels: int = cfg["feat"]
+        head = 4 if cfg["head"] else 0
+        out = 5 + max(cfg["feat"], 1)  # v4.6's last deconv has one spare channel (4*6)
+        first = 7 + 2 * head
+        rest = 8 + 4 + 2 * head + cfg["feat"]
+        for i, c in enumerate(cfg["widths"]):
+            self.add_module(f"block{i}", _FlowBlock(first if i == 0 else rest, c, out))
+        if cfg["head"]:
+            self.encode = _Head()
+        self.n_blocks = len(cfg["widths"])
+
+    @property
+    def blocks(self) -> list[_FlowBlock]:
+        return [getattr(self, f"block{i}") for i in range(self.n_blocks)]
+
+    def forward(
+        self,
+        img0: torch.Tensor,
+        img1: torch.Tensor,
+        timestep: Union[float, torch.Tensor] = 0.5,
+        scale: float = 1.0,
+        *,
+        ensemble: bool = False,
+    ) -> torch.Tensor:
+        """The frame at time ``timestep`` between ``img0`` (t=0) and ``img1`` (t=1), unclamped.
+
+        Args:
+            img0, img1: (N, 3, Hp, Wp) RGB in [0, 1], already padded (see :func:`pad_multiple`).
+            timestep: a float in [0, 1], or a tensor of N values ((N,) or (N, 1, 1, 1)).
+            scale: flow scale; 1.0 for normal footage, 0.5 for 4K (the blocks work at base/scale).
+            ensemble: v4.6 only: also solve the time-reversed problem and average (twice the cost).
+
+        Returns:
+            (N, 3, Hp, Wp); crop to the unpadded size and clamp to [0, 1] for display.
+        """
+        return self.run(img0, img1, timestep, scale, ensemble=ensemble).frame
+
+    def _time_plane(self, img0: torch.Tensor, timestep: Union[float, torch.Tensor]) -> torch.Tensor:
+        n, _, h, w = img0.shape
+        if torch.is_tensor(timestep):
+            ts = timestep.to(img0.dtype).reshape(-1, 1, 1, 1)
+            if ts.shape[0] != n:
+                raise ValueError(f"timestep holds {ts.shape[0]} values for a batch of {n} frame pairs")
+            return ts.expand(n, 1, h, w).contiguous()
+        return img0.new_full((n, 1, h, w), float(timestep))
+
+    def run(
+        self,
+        img0: torch.Tensor,
+        img1: torch.Tensor,
+        timestep: Union[float, torch.Tensor] = 0.5,
+        scale: float = 1.0,
+        *,
+        ensemble: bool = False,
+    ) -> IFNetOutput:
+        """Like :meth:`forward`, but returns the final flow and mask too (see :class:`IFNetOutput`)."""
+        if img0.ndim != 4 or img0.shape[1] != 3 or img0.shape != img1.shape:
+            raise ValueError(
+                f"expected two (N, 3, H, W) tensors of the same shape; got {tuple(img0.shape)} and {tuple(img1.shape)}"
+            )
+        mult = max(_NET_MULTIPLE[self.version], int(_NET_MULTIPLE[self.version] / scale))
+        if img0.shape[2] % mult or img0.shape[3] % mult:
+            raise ValueError(
+                f"RIFE {self.version} at scale {scale} needs H and W padded to multiples of {mult}; "
+                f"got {img0.shape[2]}x{img0.shape[3]} (pad with pad_multiple())"
+            )
+        if ensemble and not self.mask_sum:
+            raise ValueError(f"ensemble is not supported by RIFE {self.version} (only 4.6)")
+        t = self._time_plane(img0, timestep)
+        scales = [b / scale for b in self.base_scales]
+        f0 = f1 = None
+        if self.feat_channels:
+            f0, f1 = self.encode(img0), self.encode(img1)
+        flow = mask = feat = None
+        w0, w1 = img0, img1
+        flows: list[torch.Tensor] = []
+        for i, block in enumerate(self.blocks):
+            s = scales[i]
+            if flow is None:
+                parts = [img0, img1] + ([f0, f1] if f0 is not None else []) + [t]
+                y = block(torch.cat(parts, 1), None, s)
+                flow, mask = y[:, :4], y[:, 4:5]
+                if ensemble:
+                    y_ = block(torch.cat((img1, img0, 1 - t), 1), None, s)
+                    flow = (flow + _swap(y_[:, :4])) / 2
+                    mask = (mask + (-y_[:, 4:5])) / 2
+            else:
+                if f0 is not None:
+                    parts = [w0, w1, warp(f0, flow[:, :2]), warp(f1, flow[:, 2:4]), t, mask, feat]
+                else:
+                    parts = [w0, w1, t, mask]
+                y = block(torch.cat(parts, 1), flow, s)
+                d_flow, d_mask = y[:, :4], y[:, 4:5]
+                if ensemble:
+                    y_ = block(torch.cat((w1, w0, 1 - t, -mask), 1), _swap(flow), s)
+                    d_flow = (d_flow + _swap(y_[:, :4])) / 2
+                    d_mask = (d_mask + (-y_[:, 4:5])) / 2
+                mask = mask + d_mask if self.mask_sum else d_mask
+                flow = flow + d_flow
+            if self.feat_channels:
+                feat = y[:, 5:]
+            flows.append(flow)
+            w0 = warp(img0, flow[:, :2])
+            w1 = warp(img1, flow[:, 2:4])
+        m = torch.sigmoid(mask)
+        return IFNetOutput(frame=w0 * m + w1 * (1 - m), flow=flow, mask=m, flows=flows)
+
+
+def prepare_flownet(version: str):
+    """A ``prepare`` hook: drop keys the IFNet does not have (training-only modules such as ``teacher``,
+    ``caltime``, ``block_tea``), as the official loader does with ``strict=False``.
+
+    Unknown keys are only dropped when every key the network needs is present with the right shape;
+    otherwise the state_dict is returned unchanged so that the loader's error lists the real mismatch.
+    """
+
+    def prepare(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if any(k.startswith("module.") for k in sd):  # mixed prefixes: the official loader keeps module.* only
+            sd = {k[len("module."):]: v for k, v in sd.items() if k.startswith("module.")}
+        want = _expected_shapes(version)
+        if all(k in sd and tuple(sd[k].shape) == shape for k, shape in want.items()):
+            return {k: sd[k] for k in want}
+        return sd
+
+    return prepare
+
+
+_SHAPES: dict[str, dict[str, tuple[int, ...]]] = {}
+
+
+def _expected_shapes(version: str) -> dict[str, tuple[int, ...]]:
+    if version not in _SHAPES:
+        with torch.device("meta"):
+            net = IFNet4x(version)
+        _SHAPES[version] = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    return _SHAPES[version]
+
+
+def _spec(version: str, description: str) -> ModelSpec:
+    return ModelSpec(
+        name=f"rife-{version}",
+        build=lambda: IFNet4x(version),
+        description=description,
+        weights_id=f"rife-{version}",
+        prepare=prepare_flownet(version),
+        size=SizeRequirements(minimum=_NET_MULTIPLE[version], multiple_of=_NET_MULTIPLE[version]),
+        tiling="internal",
+    )
+
+
+SPECS = [
+    _spec("4.6", "RIFE 4.6 (2022): fast (4 flow blocks, 5.3 M parameters), good on large motion; MIT"),
+    _spec("4.25", "RIFE 4.25 (2024, Practical-RIFE's recommended default): fine detail and large motion, "
+                  "about 1.3x the cost of 4.6 (5 blocks + encoder, 5.7 M parameters); MIT"),
+    _spec("4.26", "RIFE 4.26 (2024): 4.25's network with newer weights, same speed; MIT"),
+]
