@@ -1,0 +1,133 @@
+"""RIFE 4.6 / 4.25 / 4.26: equivalence with the official code on ../shared/reference/rife_v46 and rife_v425."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from restoration_lib import models
+from restoration_lib.archs.rife4x import IFNet4x, pad_multiple
+from restoration_lib.errors import CheckpointError
+
+_REF = Path(os.environ.get("RESTORATION_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "reference"
+_DIRS = {"v46": ("rife_v46", "4.6"), "v425": ("rife_v425", "4.25")}
+
+
+def _cases() -> list[str]:
+    found = [f"{d}/{p.stem}" for d, _ in _DIRS.values() for p in sorted((_REF / d).glob("*.json"))
+             if not p.name.endswith(".manifest.json")]
+    return found or ["(no cases: ../shared/reference absent)"]
+
+
+def _stand_in(make_checkpoint, reference_dir: Path, folder: str, seed: int) -> dict[str, torch.Tensor]:
+    return make_checkpoint.make_state_dict(make_checkpoint.load_manifest(reference_dir / folder / f"{folder}.manifest.json"), seed)
+
+
+def _as_published(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A flownet.pkl as published: 'module.' prefixes, plus training-only modules the official loader ignores."""
+    out = {f"module.{k}": v for k, v in sd.items()}
+    out["module.teacher.conv0.0.0.weight"] = torch.zeros(8, 3, 3, 3)
+    out["module.caltime.0.weight"] = torch.zeros(8, 25, 3, 3)
+    return out
+
+
+@pytest.mark.parametrize("case", _cases())
+def test_matches_official(case, reference_dir, make_checkpoint):
+    folder, stem = case.split("/")
+    if not (reference_dir / folder / f"{stem}.json").exists():
+        pytest.skip(f"fixture {case} absent")
+    meta = json.loads((reference_dir / folder / f"{stem}.json").read_text())
+    z = np.load(reference_dir / folder / f"{stem}.npz")
+    version = next(v for k, (d, v) in _DIRS.items() if d == folder)
+    net = models.load(f"rife-{version}", _as_published(_stand_in(make_checkpoint, reference_dir, folder, meta["seed"])))
+
+    # padding: the unpadded frames padded by the case's rule give the official network input
+    h, w = meta["unpadded_hw"]
+    rule = {"video": "video", "img64": None}[meta["preprocessing"]["pad_rule_name"]]
+    m = pad_multiple(version, meta["scale"], rule) if rule else 64
+    img0, img1 = torch.from_numpy(z["img0"]), torch.from_numpy(z["img1"])
+    ph, pw = -(-h // m) * m, -(-w // m) * m
+    assert [ph, pw] == meta["padded_hw"]
+    assert torch.equal(F.pad(img0[..., :h, :w], (0, pw - w, 0, ph - h)), img0)
+
+    calls = [0] * net.n_blocks
+    hooks = [b.register_forward_hook(lambda *_, i=i: calls.__setitem__(i, calls[i] + 1)) for i, b in enumerate(net.blocks)]
+    with torch.inference_mode():
+        out = net.run(img0, img1, meta["timestep"], meta["scale"], ensemble=meta["ensemble"])
+    for hk in hooks:
+        hk.remove()
+    assert calls == meta["block_calls"], "a version-specific path (block re-runs / ensemble) differs"
+
+    diff = np.abs(out.frame.numpy() - z["output"])
+    if diff.max() > 1e-4:  # the fixture notes' fallback for flows that reach tens of pixels
+        assert diff.max() <= 5e-3 and (diff > 1e-4).mean() <= 0.005, f"max abs {diff.max():.3g}"
+    if "flow" in z:
+        assert np.abs(out.flow.numpy() - z["flow"]).max() <= 1e-3
+        assert np.abs(out.mask.numpy() - z["mask"]).max() <= 1e-4
+
+
+@pytest.mark.parametrize("name,folder", [("rife-4.6", "rife_v46"), ("rife-4.25", "rife_v425"), ("rife-4.26", "rife_v425")])
+def test_keys_and_shapes_are_official(name, folder, reference_dir, make_checkpoint):
+    manifest = make_checkpoint.load_manifest(reference_dir / folder / f"{folder}.manifest.json")
+    assert models.expected_shapes(name) == {k: tuple(v) for k, v in manifest.items()}
+
+
+def test_wrong_version_is_named(reference_dir, make_checkpoint):
+    sd = _as_published(_stand_in(make_checkpoint, reference_dir, "rife_v425", 0))
+    with pytest.raises(CheckpointError, match=r"rife-4\.2[56]"):
+        models.load("rife-4.6", sd)
+    sd46 = _stand_in(make_checkpoint, reference_dir, "rife_v46", 0)
+    del sd46["block3.lastconv.0.bias"]
+    with pytest.raises(CheckpointError, match="block3.lastconv.0.bias"):
+        models.load("rife-4.6", sd46)
+
+
+def _tiny_pair(h=64, w=128, n=1):
+    g = torch.Generator().manual_seed(3)
+    return torch.rand(n, 3, h, w, generator=g), torch.rand(n, 3, h, w, generator=g)
+
+
+@pytest.mark.parametrize("version", ["4.6", "4.25"])
+def test_tensor_timestep_equals_float(version):
+    net = IFNet4x(version).eval()
+    a, b = _tiny_pair(n=2)
+    with torch.inference_mode():
+        ref = net(a, b, 0.3)
+        assert torch.equal(net(a, b, torch.tensor([0.3, 0.3])), ref)
+        assert torch.equal(net(a, b, torch.full((2, 1, 1, 1), 0.3)), ref)
+        mixed = net(a, b, torch.tensor([0.3, 0.8]))
+    assert torch.equal(mixed[0], ref[0]) and not torch.equal(mixed[1], ref[1])
+
+
+def test_input_checks():
+    a, b = _tiny_pair(h=96, w=96)
+    with pytest.raises(ValueError, match="multiples of 64"):
+        IFNet4x("4.25")(a, b)
+    with pytest.raises(ValueError, match="multiples of 64"):
+        IFNet4x("4.6")(a, b, scale=0.5)
+    with pytest.raises(ValueError, match="ensemble"):
+        IFNet4x("4.25")(*_tiny_pair(), ensemble=True)
+    with pytest.raises(ValueError, match="same shape"):
+        IFNet4x("4.6")(a, b[..., :64])
+    with pytest.raises(ValueError, match="unknown RIFE version"):
+        IFNet4x("4.7")
+    assert pad_multiple("4.25", 1.0) == 128 and pad_multiple("4.6", 0.5) == 256
+    assert pad_multiple("4.6", 1.0, "min") == 32 and pad_multiple("4.26", 0.5, "min") == 128
+
+
+def test_ensemble_runs_every_block_twice():
+    net = IFNet4x("4.6").eval()
+    calls = []
+    for b in net.blocks:
+        b.register_forward_hook(lambda *_: calls.append(1))
+    with torch.inference_mode():
+        plain = net(*_tiny_pair())
+        n_plain = len(calls)
+        ens = net(*_tiny_pair(), ensemble=True)
+    assert n_plain == 4 and len(calls) == 4 + 8
+    assert not torch.equal(plain, ens)
