@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from restoration_lib import models
-from restoration_lib.archs.rife4x import IFNet4x, pad_multiple
+from restoration_lib.archs.rife import pad_multiple, pad_to_multiple
+from restoration_lib.archs.rife4x import MIN_MULTIPLE, IFNet4x
 from restoration_lib.errors import CheckpointError
 
 _REF = Path(os.environ.get("RESTORATION_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "reference"
@@ -48,12 +48,10 @@ def test_matches_official(case, reference_dir, make_checkpoint):
 
     # padding: the unpadded frames padded by the case's rule give the official network input
     h, w = meta["unpadded_hw"]
-    rule = {"video": "video", "img64": None}[meta["preprocessing"]["pad_rule_name"]]
-    m = pad_multiple(version, meta["scale"], rule) if rule else 64
+    m = {"video": pad_multiple(meta["scale"]), "img64": 64}[meta["preprocessing"]["pad_rule_name"]]
     img0, img1 = torch.from_numpy(z["img0"]), torch.from_numpy(z["img1"])
-    ph, pw = -(-h // m) * m, -(-w // m) * m
-    assert [ph, pw] == meta["padded_hw"]
-    assert torch.equal(F.pad(img0[..., :h, :w], (0, pw - w, 0, ph - h)), img0)
+    padded, hw = pad_to_multiple(img0[..., :h, :w], m)
+    assert hw == (h, w) and list(padded.shape[-2:]) == meta["padded_hw"] and torch.equal(padded, img0)
 
     calls = [0] * net.n_blocks
     hooks = [b.register_forward_hook(lambda *_, i=i: calls.__setitem__(i, calls[i] + 1)) for i, b in enumerate(net.blocks)]
@@ -116,8 +114,8 @@ def test_input_checks():
         IFNet4x("4.6")(a, b[..., :64])
     with pytest.raises(ValueError, match="unknown RIFE version"):
         IFNet4x("4.7")
-    assert pad_multiple("4.25", 1.0) == 128 and pad_multiple("4.6", 0.5) == 256
-    assert pad_multiple("4.6", 1.0, "min") == 32 and pad_multiple("4.26", 0.5, "min") == 128
+    assert pad_multiple(1.0) == 128 and pad_multiple(0.5) == 256
+    assert pad_multiple(1.0, MIN_MULTIPLE["4.6"]) == 32 and pad_multiple(0.5, MIN_MULTIPLE["4.26"]) == 128
 
 
 def test_ensemble_runs_every_block_twice():

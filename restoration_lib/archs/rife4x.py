@@ -16,9 +16,10 @@ Versions:
 Neither version has v4.0's large-motion re-run path: every block runs exactly once per call (twice with
 v4.6's ensemble).
 
-Input sizes: the official video script pads (zeros, bottom/right) to multiples of ``max(128, int(128/scale))``;
-the network itself needs multiples of 32 (v4.6) or 64 (v4.25/4.26) at ``scale=1``. Padding changes the
-result inside the frame, so the task module (:mod:`restoration_lib.interpolate`) pads as the official script.
+Input sizes: the official video script pads (zeros, bottom/right) to multiples of
+:func:`~restoration_lib.archs.rife.pad_multiple` ``(scale)`` = ``max(128, int(128/scale))``, as for v4.0; the
+network itself needs multiples of :data:`MIN_MULTIPLE` (32 for v4.6, 64 for v4.25/4.26) divided by ``scale``.
+Padding changes the result inside the frame, so the task module pads as the official script.
 """
 from __future__ import annotations
 
@@ -26,12 +27,13 @@ from dataclasses import dataclass
 from typing import Optional, Union
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..models import ModelSpec, SizeRequirements
+from .rife import backward_warp as warp
+from .rife import pad_multiple, resize_by
 
-__all__ = ["IFNet4x", "IFNetOutput", "VERSIONS", "prepare_flownet", "SPECS", "pad_multiple", "warp"]
+__all__ = ["IFNet4x", "IFNetOutput", "VERSIONS", "MIN_MULTIPLE", "prepare_flownet", "SPECS"]
 
 # version -> (block widths, feature channels passed between blocks, has encoder head, mask accumulates)
 VERSIONS: dict[str, dict] = {
@@ -40,46 +42,9 @@ VERSIONS: dict[str, dict] = {
 }
 VERSIONS["4.26"] = VERSIONS["4.25"]
 
-# Smallest multiple the network accepts at scale 1 (measured on the official code; see the fixtures README).
-_NET_MULTIPLE = {"4.6": 32, "4.25": 64, "4.26": 64}
-
-
-def warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Backward-warp ``x`` by ``flow`` (pixels, x then y): out[i, j] = x at (j + fx, i + fy), edge-clamped.
-
-    Args:
-        x: (N, C, H, W).
-        flow: (N, 2, H, W) in pixels.
-
-    Returns:
-        (N, C, H, W), bilinear samples; positions outside the frame take the nearest edge pixel.
-    """
-    n, _, h, w = flow.shape
-    gx = torch.linspace(-1.0, 1.0, w, device=flow.device).view(1, 1, 1, w).expand(n, -1, h, -1)
-    gy = torch.linspace(-1.0, 1.0, h, device=flow.device).view(1, 1, h, 1).expand(n, -1, -1, w)
-    norm = torch.cat([flow[:, 0:1] / ((x.shape[3] - 1.0) / 2.0), flow[:, 1:2] / ((x.shape[2] - 1.0) / 2.0)], 1)
-    grid = (torch.cat([gx, gy], 1) + norm).permute(0, 2, 3, 1)
-    return F.grid_sample(x, grid.to(x.dtype), mode="bilinear", padding_mode="border", align_corners=True)
-
-
-def pad_multiple(version: str, scale: float = 1.0, rule: str = "video") -> int:
-    """The multiple that frames are zero-padded to (bottom/right) before the IFNet of ``version`` runs.
-
-    Args:
-        version: ``"4.6"``, ``"4.25"`` or ``"4.26"``.
-        scale: the flow scale (1.0 for normal footage, 0.5 for 4K).
-        rule: ``"video"`` (Practical-RIFE ``inference_video.py``: ``max(128, int(128 / scale))``, the same for
-            every 4.x version), or ``"min"`` (the smallest multiple the network runs at: 32 for v4.6, 64 for
-            v4.25/4.26, divided by ``scale`` as vs-rife does).
-    """
-    if version not in VERSIONS:
-        raise ValueError(f"unknown RIFE version {version!r}; expected one of {', '.join(VERSIONS)}")
-    if rule == "video":
-        return max(128, int(128 / scale))
-    if rule == "min":
-        m = _NET_MULTIPLE[version]
-        return max(m, int(m / scale))
-    raise ValueError(f"pad rule must be 'video' or 'min'; got {rule!r}")
+# Smallest multiple the network accepts at scale 1 (measured on the official code; vs-rife pads to
+# ``pad_multiple(scale, MIN_MULTIPLE[v])``). The official video script pads to ``pad_multiple(scale)`` = 128.
+MIN_MULTIPLE = {"4.6": 32, "4.25": 64, "4.26": 64}
 
 
 def _conv(cin: int, cout: int, stride: int) -> nn.Sequential:
@@ -109,12 +74,11 @@ class _FlowBlock(nn.Module):
         self.lastconv = nn.Sequential(nn.ConvTranspose2d(c, 4 * out, 4, 2, 1), nn.PixelShuffle(2))
 
     def forward(self, x: torch.Tensor, flow: Optional[torch.Tensor], s: float) -> torch.Tensor:
-        x = F.interpolate(x, scale_factor=1.0 / s, mode="bilinear", align_corners=False)
+        x = resize_by(x, 1.0 / s)
         if flow is not None:
-            flow = F.interpolate(flow, scale_factor=1.0 / s, mode="bilinear", align_corners=False) / s
-            x = torch.cat((x, flow), 1)
+            x = torch.cat((x, resize_by(flow, 1.0 / s) / s), 1)
         y = self.lastconv(self.convblock(self.conv0(x)))
-        y = F.interpolate(y, scale_factor=s, mode="bilinear", align_corners=False)
+        y = resize_by(y, s)
         return torch.cat((y[:, :4] * s, y[:, 4:]), 1)
 
 
@@ -201,7 +165,7 @@ class IFNet4x(nn.Module):
         """The frame at time ``timestep`` between ``img0`` (t=0) and ``img1`` (t=1), unclamped.
 
         Args:
-            img0, img1: (N, 3, Hp, Wp) RGB in [0, 1], already padded (see :func:`pad_multiple`).
+            img0, img1: (N, 3, Hp, Wp) RGB in [0, 1], already padded (see :data:`MIN_MULTIPLE`).
             timestep: a float in [0, 1], or a tensor of N values ((N,) or (N, 1, 1, 1)).
             scale: flow scale; 1.0 for normal footage, 0.5 for 4K (the blocks work at base/scale).
             ensemble: v4.6 only: also solve the time-reversed problem and average (twice the cost).
@@ -234,11 +198,12 @@ class IFNet4x(nn.Module):
             raise ValueError(
                 f"expected two (N, 3, H, W) tensors of the same shape; got {tuple(img0.shape)} and {tuple(img1.shape)}"
             )
-        mult = max(_NET_MULTIPLE[self.version], int(_NET_MULTIPLE[self.version] / scale))
+        mult = pad_multiple(scale, MIN_MULTIPLE[self.version])
         if img0.shape[2] % mult or img0.shape[3] % mult:
             raise ValueError(
-                f"RIFE {self.version} at scale {scale} needs H and W padded to multiples of {mult}; "
-                f"got {img0.shape[2]}x{img0.shape[3]} (pad with pad_multiple())"
+                f"RIFE {self.version} at scale {scale} needs H and W padded to multiples of {mult}; got "
+                f"{img0.shape[2]}x{img0.shape[3]}. Pad with pad_to_multiple(x, pad_multiple(scale)) (the official "
+                f"rule: {pad_multiple(scale)})"
             )
         if ensemble and not self.mask_sum:
             raise ValueError(f"ensemble is not supported by RIFE {self.version} (only 4.6)")
@@ -319,7 +284,7 @@ def _spec(version: str, description: str) -> ModelSpec:
         description=description,
         weights_id=f"rife-{version}",
         prepare=prepare_flownet(version),
-        size=SizeRequirements(minimum=_NET_MULTIPLE[version], multiple_of=_NET_MULTIPLE[version]),
+        size=SizeRequirements(minimum=MIN_MULTIPLE[version], multiple_of=MIN_MULTIPLE[version]),
         tiling="internal",
     )
 
