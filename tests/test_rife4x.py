@@ -129,3 +129,22 @@ def test_ensemble_runs_every_block_twice():
         ens = net(*_tiny_pair(), ensemble=True)
     assert n_plain == 4 and len(calls) == 4 + 8
     assert not torch.equal(plain, ens)
+
+
+@pytest.mark.real_weights
+@pytest.mark.parametrize("weight_id", ["rife-4.6", "rife-4.25", "rife-4.26"])
+def test_published_weights(weight_id, data_dir):
+    from PIL import Image
+
+    from _real_weights import psnr, verified_checkpoint
+
+    net = models.load(weight_id, verified_checkpoint(weight_id))
+    for clip in ("bbb_010", "bikes_040"):
+        f = [np.array(Image.open(data_dir / "frames" / clip / f"{i}.png").convert("RGB")) for i in range(3)]
+        t0, t1 = (torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255 for a in (f[0], f[2]))
+        (p0, hw), (p1, _) = pad_to_multiple(t0, pad_multiple(1.0)), pad_to_multiple(t1, pad_multiple(1.0))
+        with torch.inference_mode():
+            mid = net(p0, p1, 0.5)[..., : hw[0], : hw[1]].clamp(0, 1)
+        pred = (mid[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+        blend = ((f[0].astype(np.float64) + f[2]) / 2).round().astype(np.uint8)
+        assert psnr(pred, f[1]) > psnr(blend, f[1]) + 1.0, clip

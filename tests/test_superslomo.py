@@ -148,3 +148,15 @@ def test_zero_flow_warp_conventions():
     zero = torch.zeros(1, 2, 32, 32)
     shifted = backwarp(img, zero)  # official on torch >= 1.3: half a pixel right/down, zero border
     assert torch.allclose(shifted[..., 1:, 1:], (img[..., :-1, :-1] + img[..., 1:, :-1] + img[..., :-1, 1:] + img[..., 1:, 1:]) / 4, atol=1e-6)
+
+
+@pytest.mark.real_weights
+def test_published_weights(data_dir):
+    from _real_weights import psnr, verified_checkpoint
+
+    net = models.load("superslomo", verified_checkpoint("superslomo"))
+    for clip in ("bbb_010", "bikes_040"):
+        f = [np.array(Image.open(data_dir / "frames" / clip / f"{i}.png").convert("RGB")) for i in range(3)]
+        (pred,) = slomo_frames(net, f[0], f[2], [0.5])
+        blend = ((f[0].astype(np.float64) + f[2]) / 2).round().astype(np.uint8)
+        assert psnr(pred, f[1]) > psnr(blend, f[1]), clip
