@@ -74,10 +74,11 @@ class _FlowBlock(nn.Module):
         self.lastconv = nn.Sequential(nn.ConvTranspose2d(c, 4 * out, 4, 2, 1), nn.PixelShuffle(2))
 
     def forward(self, x: torch.Tensor, flow: Optional[torch.Tensor], s: float) -> torch.Tensor:
+        io_dtype = x.dtype  # convs run in the parameters' dtype; flows and masks stay in the input's dtype
         x = resize_by(x, 1.0 / s)
         if flow is not None:
             x = torch.cat((x, resize_by(flow, 1.0 / s) / s), 1)
-        y = self.lastconv(self.convblock(self.conv0(x)))
+        y = self.lastconv(self.convblock(self.conv0(x.to(self.lastconv[0].weight.dtype)))).to(io_dtype)
         y = resize_by(y, s)
         return torch.cat((y[:, :4] * s, y[:, 4:]), 1)
 
@@ -94,10 +95,11 @@ class _Head(nn.Module):
         self.relu = nn.LeakyReLU(0.2, True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.relu(self.cnn0(x))
+        io_dtype = x.dtype
+        x = self.relu(self.cnn0(x.to(self.cnn0.weight.dtype)))
         x = self.relu(self.cnn1(x))
         x = self.relu(self.cnn2(x))
-        return self.cnn3(x)
+        return self.cnn3(x).to(io_dtype)
 
 
 @dataclass
