@@ -103,7 +103,8 @@ class UNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] % MULTIPLE or x.shape[-2] % MULTIPLE:
             raise ValueError(f"Super SloMo needs H and W multiples of {MULTIPLE}; got {x.shape[-2]}x{x.shape[-1]}")
-        s1 = _lrelu(self.conv2(_lrelu(self.conv1(x))))
+        io_dtype = x.dtype  # convs run in the parameters' dtype (bf16 for "fast"); the result in the input's
+        s1 = _lrelu(self.conv2(_lrelu(self.conv1(x.to(self.conv1.weight.dtype)))))
         s2 = self.down1(s1)
         s3 = self.down2(s2)
         s4 = self.down3(s3)
@@ -111,7 +112,7 @@ class UNet(nn.Module):
         x = self.down5(s5)
         for up, skip in ((self.up1, s5), (self.up2, s4), (self.up3, s3), (self.up4, s2), (self.up5, s1)):
             x = up(x, skip)
-        return _lrelu(self.conv3(x))
+        return _lrelu(self.conv3(x)).to(io_dtype)
 
 
 def backwarp(img: torch.Tensor, flow: torch.Tensor, *, align_corners: bool = False) -> torch.Tensor:
