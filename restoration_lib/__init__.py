@@ -20,4 +20,11 @@ from .errors import (  # noqa: F401
     VideoError,
     WeightsDownloadError,
 )
-from .device import pick_device  # noqa: F401
+
+
+def __getattr__(name):  # lazy, so that `import restoration_lib` does not import torch
+    if name == "pick_device":
+        from .device import pick_device
+
+        return pick_device
+    raise AttributeError(f"module 'restoration_lib' has no attribute {name!r}")

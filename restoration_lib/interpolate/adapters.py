@@ -1,0 +1,94 @@
+"""How :class:`~restoration_lib.interpolate.Interpolator` drives each interpolation network.
+
+An :class:`NetAdapter` says, for one registered network, how much to pad the frames, how to call the
+network for one time step, and how to make its reduced-precision variant. Supporting a new network means
+adding one entry to :data:`ADAPTERS` (or calling :func:`register_adapter`); the Interpolator's logic
+(input checks, padding, cropping, output conversion) does not change.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+from torch import nn
+
+from ..archs.rife import IFBlock, pad_multiple
+
+__all__ = ["NetAdapter", "ADAPTERS", "register_adapter", "adapter_for", "GENERIC_ADAPTER"]
+
+
+def _first_param_dtype(net: nn.Module) -> torch.dtype:
+    p = next(net.parameters(), None)
+    return p.dtype if p is not None else torch.float32
+
+
+def _call_rife_style(net: nn.Module, img0: torch.Tensor, img1: torch.Tensor, t: float, scale: float) -> torch.Tensor:
+    """``net(img0, img1, t, scale)`` with the inputs in the network's parameter dtype, result in float32."""
+    dt = _first_param_dtype(net)
+    return net(img0.to(dt), img1.to(dt), t, scale).float()
+
+
+def _cast_whole(net: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """Reduced precision for a generic network: every parameter in ``dtype``."""
+    return net.to(dtype)
+
+
+def _call_mixed(net: nn.Module, img0: torch.Tensor, img1: torch.Tensor, t: float, scale: float) -> torch.Tensor:
+    """Networks whose flow blocks cast to their own dtype internally: call with float32 frames."""
+    return net(img0.float(), img1.float(), t, scale).float()
+
+
+def cast_flow_blocks(net: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """Reduced precision for RIFE-style networks: only the residual ``convblock`` of every
+    :class:`IFBlock` (about 85 % of the arithmetic) runs in ``dtype``, in channels-last memory layout;
+    the input/output convolutions, flows, warps and the blend stay float32, which keeps the result
+    within ~50 dB of the float32 one."""
+    if dtype == torch.float32:
+        return net
+    for m in net.modules():
+        if isinstance(m, IFBlock):
+            m.convblock.to(dtype=dtype, memory_format=torch.channels_last)
+    return net
+
+
+@dataclass(frozen=True)
+class NetAdapter:
+    """The per-network part of frame interpolation.
+
+    Attributes:
+        pad_multiple: ``scale -> m``; frames are zero-padded at the bottom/right to multiples of ``m``
+            (the padding is part of the computation: it must be the one the authors used).
+        infer: ``(net, img0, img1, t, scale) -> frame``; padded float32 (N, 3, Hp, Wp) frames in [0, 1]
+            in, the (N, 3, Hp, Wp) float32 frame at time ``t`` out.
+        cast: ``(net, dtype) -> net`` makes the reduced-precision ("fast") variant of a loaded network.
+    """
+
+    pad_multiple: Callable[[float], int]
+    infer: Callable[[nn.Module, torch.Tensor, torch.Tensor, float, float], torch.Tensor]
+    cast: Callable[[nn.Module, torch.dtype], nn.Module] = _cast_whole
+
+
+#: Used for networks passed as modules without a registered adapter: RIFE's calling convention
+#: ``net(img0, img1, timestep, scale)`` and padding rule, whole network in the reduced dtype.
+GENERIC_ADAPTER = NetAdapter(pad_multiple=pad_multiple, infer=_call_rife_style)
+
+#: Registered network name → adapter.
+ADAPTERS: dict[str, NetAdapter] = {
+    "rife-4.0": NetAdapter(pad_multiple=pad_multiple, infer=_call_mixed, cast=cast_flow_blocks),
+}
+
+
+def register_adapter(name: str, adapter: NetAdapter) -> None:
+    """Declare how the Interpolator drives the registered network ``name``."""
+    ADAPTERS[name] = adapter
+
+
+def adapter_for(net_or_name) -> Optional[NetAdapter]:
+    """The adapter of a network name, or of a module loaded by :func:`restoration_lib.models.load`
+    (through its ``spec``); ``None`` when there is none."""
+    if isinstance(net_or_name, str):
+        return ADAPTERS.get(net_or_name)
+    spec = getattr(net_or_name, "spec", None)
+    name = getattr(spec, "name", None)
+    return ADAPTERS.get(name) if name else None
