@@ -12,7 +12,8 @@ import torch
 from restoration_lib import models
 from restoration_lib.archs.rife import pad_multiple, pad_to_multiple
 from restoration_lib.archs.rife4x import MIN_MULTIPLE, IFNet4x
-from restoration_lib.errors import CheckpointError
+from restoration_lib.errors import CheckpointError, MissingWeightsError
+from restoration_lib.interpolate import Interpolator, available_models
 
 _REF = Path(os.environ.get("RESTORATION_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "reference"
 _DIRS = {"v46": ("rife_v46", "4.6"), "v425": ("rife_v425", "4.25")}
@@ -34,6 +35,14 @@ def _as_published(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     out["module.teacher.conv0.0.0.weight"] = torch.zeros(8, 3, 3, 3)
     out["module.caltime.0.weight"] = torch.zeros(8, 25, 3, 3)
     return out
+
+
+def _assert_close(got: np.ndarray, want: np.ndarray) -> None:
+    """Max abs error <= 1e-4, or the fixture notes' fallback for flows of tens of pixels: <= 5e-3 with at most
+    0.5 % of the values off by more than 1e-4."""
+    diff = np.abs(got - want)
+    if diff.max() > 1e-4:
+        assert diff.max() <= 5e-3 and (diff > 1e-4).mean() <= 0.005, f"max abs {diff.max():.3g}"
 
 
 @pytest.mark.parametrize("case", _cases())
@@ -61,12 +70,15 @@ def test_matches_official(case, reference_dir, make_checkpoint):
         hk.remove()
     assert calls == meta["block_calls"], "a version-specific path (block re-runs / ensemble) differs"
 
-    diff = np.abs(out.frame.numpy() - z["output"])
-    if diff.max() > 1e-4:  # the fixture notes' fallback for flows that reach tens of pixels
-        assert diff.max() <= 5e-3 and (diff > 1e-4).mean() <= 0.005, f"max abs {diff.max():.3g}"
+    _assert_close(out.frame.numpy(), z["output"])
     if "flow" in z:
         assert np.abs(out.flow.numpy() - z["flow"]).max() <= 1e-3
         assert np.abs(out.mask.numpy() - z["mask"]).max() <= 1e-4
+
+    # the Interpolator pads as the official video script, then crops and clamps
+    if meta["preprocessing"]["pad_rule_name"] == "video" and not meta["ensemble"]:
+        got = Interpolator(net, device="cpu", scale=meta["scale"])(img0[..., :h, :w], img1[..., :h, :w], meta["timestep"])
+        _assert_close(got.numpy(), np.clip(z["output"][..., :h, :w], 0, 1))
 
 
 @pytest.mark.parametrize("name,folder", [("rife-4.6", "rife_v46"), ("rife-4.25", "rife_v425"), ("rife-4.26", "rife_v425")])
@@ -129,6 +141,27 @@ def test_ensemble_runs_every_block_twice():
         ens = net(*_tiny_pair(), ensemble=True)
     assert n_plain == 4 and len(calls) == 4 + 8
     assert not torch.equal(plain, ens)
+
+
+def test_interpolator_names(tmp_path):
+    for name in ("rife-4.6", "rife-4.25", "rife-4.26"):
+        assert name in available_models() and models.get_spec(name).description
+        with pytest.raises(MissingWeightsError, match=f"weights fetch {name}"):
+            Interpolator(name, device="cpu", weights_dir=tmp_path)
+
+
+def test_fast_precision_stays_close(reference_dir, make_checkpoint):
+    meta = json.loads((reference_dir / "rife_v425" / "bikes040_crop_t0.3_s1.json").read_text())
+    z = np.load(reference_dir / "rife_v425" / "bikes040_crop_t0.3_s1.npz")
+    sd = _stand_in(make_checkpoint, reference_dir, "rife_v425", meta["seed"])
+    frames = [torch.from_numpy(z[k]) for k in ("img0", "img1")]
+    exact = Interpolator(models.load("rife-4.25", sd), device="cpu")(*frames, 0.3)
+    net = models.load("rife-4.25", sd)
+    fast = Interpolator(net, device="cpu", precision="fast")(*frames, 0.3)
+    assert net.block0.convblock[0].conv.weight.dtype == torch.bfloat16
+    assert net.block0.conv0[0][0].weight.dtype == torch.float32 and fast.dtype == torch.float32
+    mse = torch.mean((fast - exact) ** 2).item()
+    assert 0 < mse and 10 * np.log10(1 / mse) > 30  # bf16 residual blocks; the flows and warps stay float32
 
 
 @pytest.mark.real_weights

@@ -14,7 +14,8 @@ from PIL import Image
 
 from restoration_lib import models
 from restoration_lib.archs.superslomo import SuperSloMo, UNet, backwarp
-from restoration_lib.errors import CheckpointError
+from restoration_lib.errors import CheckpointError, MissingWeightsError
+from restoration_lib.interpolate import Interpolator, available_models, interpolate_video
 from restoration_lib.interpolate.slomo import frame_to_network, model_size, network_to_frame, slomo_frames
 
 _REF = Path(os.environ.get("RESTORATION_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "reference"
@@ -94,6 +95,12 @@ def test_whole_run(case, reference_dir, make_checkpoint, tmp_path):
         diff = np.abs(got.astype(int) - ref)
         assert diff.max() <= 1 and (diff == 0).mean() >= 0.999, f"output_{k}.png"
 
+    # the Interpolator (8-bit RGB frames in and out) gives the same intermediate frames
+    rgb = [np.array(f.convert("RGB")) for f in (f0, f1)]
+    for k, got in enumerate(Interpolator(net, device="cpu").many(*rgb, [k / sf for k in range(1, sf)]), start=2):
+        diff = np.abs(got.astype(int) - np.asarray(Image.open(d / f"output_{k}.png").convert("RGB")))
+        assert diff.max() <= 1 and (diff == 0).mean() >= 0.999, f"Interpolator, output_{k}.png"
+
 
 def test_container_loads_and_checks(reference_dir, make_checkpoint, tmp_path):
     c = _container(make_checkpoint, reference_dir, 0, 1)
@@ -148,6 +155,38 @@ def test_zero_flow_warp_conventions():
     zero = torch.zeros(1, 2, 32, 32)
     shifted = backwarp(img, zero)  # official on torch >= 1.3: half a pixel right/down, zero border
     assert torch.allclose(shifted[..., 1:, 1:], (img[..., :-1, :-1] + img[..., 1:, :-1] + img[..., :-1, 1:] + img[..., 1:, 1:]) / 4, atol=1e-6)
+
+
+def test_interpolator_and_video(reference_dir, make_checkpoint, tmp_path):
+    import av
+
+    assert "superslomo" in available_models()
+    with pytest.raises(MissingWeightsError, match="weights fetch superslomo"):
+        Interpolator("superslomo", device="cpu", weights_dir=tmp_path)
+    net = models.load("superslomo", _container(make_checkpoint, reference_dir, 0, 1))
+    interp = Interpolator(net, device="cpu")
+    a, b = (np.random.default_rng(i).integers(0, 256, (70, 100, 3), dtype=np.uint8) for i in (0, 1))
+    mid = interp(a, b, 0.5)
+    assert mid.shape == (70, 100, 3) and mid.dtype == np.uint8
+    assert torch.equal(interp(torch.from_numpy(a).permute(2, 0, 1)[None] / 255.0, torch.from_numpy(b).permute(2, 0, 1)[None] / 255.0, 0.5),
+                       torch.from_numpy(mid).permute(2, 0, 1)[None] / 255.0)
+    assert interp.many(a, b, [0.0, 1.0])[0].tobytes() == a.tobytes()
+
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    with av.open(str(src), "w") as out:
+        s = out.add_stream("mpeg4", rate=10)
+        s.width, s.height, s.pix_fmt = 96, 64, "yuv420p"
+        for i in range(4):
+            img = np.zeros((64, 96, 3), np.uint8)
+            img[16:48, 10 + 8 * i: 40 + 8 * i] = 220
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    res = interpolate_video(src, dst, factor=2, model=interp, progress=False, codec="mpeg4")
+    with av.open(str(dst)) as inp:
+        n = sum(1 for _ in inp.decode(video=0))
+    assert res.frames == 4 and n >= 7
 
 
 @pytest.mark.real_weights

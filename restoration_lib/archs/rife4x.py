@@ -33,7 +33,7 @@ from ..models import ModelSpec, SizeRequirements
 from .rife import backward_warp as warp
 from .rife import pad_multiple, resize_by
 
-__all__ = ["IFNet4x", "IFNetOutput", "VERSIONS", "MIN_MULTIPLE", "prepare_flownet", "SPECS"]
+__all__ = ["IFNet4x", "FlowBlock4x", "IFNetOutput", "VERSIONS", "MIN_MULTIPLE", "prepare_flownet", "SPECS"]
 
 # version -> (block widths, feature channels passed between blocks, has encoder head, mask accumulates)
 VERSIONS: dict[str, dict] = {
@@ -64,7 +64,7 @@ class _ResConv(nn.Module):
         return self.relu(self.conv(x) * self.beta + x)
 
 
-class _FlowBlock(nn.Module):
+class FlowBlock4x(nn.Module):
     """One coarse-to-fine step: predicts a flow update (4 ch), a mask logit (1 ch) and ``out - 5`` extra ch."""
 
     def __init__(self, cin: int, c: int, out: int):
@@ -74,11 +74,15 @@ class _FlowBlock(nn.Module):
         self.lastconv = nn.Sequential(nn.ConvTranspose2d(c, 4 * out, 4, 2, 1), nn.PixelShuffle(2))
 
     def forward(self, x: torch.Tensor, flow: Optional[torch.Tensor], s: float) -> torch.Tensor:
-        io_dtype = x.dtype  # convs run in the parameters' dtype; flows and masks stay in the input's dtype
+        # each part (conv0, convblock, lastconv) runs in its own parameters' dtype, so "fast" precision can be
+        # limited to the residual convblock; flows and masks come back in the input's dtype
+        io_dtype = x.dtype
         x = resize_by(x, 1.0 / s)
         if flow is not None:
             x = torch.cat((x, resize_by(flow, 1.0 / s) / s), 1)
-        y = self.lastconv(self.convblock(self.conv0(x.to(self.lastconv[0].weight.dtype)))).to(io_dtype)
+        y = self.conv0(x.to(self.conv0[0][0].weight.dtype))
+        y = self.convblock(y.to(self.convblock[0].conv.weight.dtype))
+        y = self.lastconv(y.to(self.lastconv[0].weight.dtype)).to(io_dtype)
         y = resize_by(y, s)
         return torch.cat((y[:, :4] * s, y[:, 4:]), 1)
 
@@ -146,13 +150,13 @@ class IFNet4x(nn.Module):
         first = 7 + 2 * head
         rest = 8 + 4 + 2 * head + cfg["feat"]
         for i, c in enumerate(cfg["widths"]):
-            self.add_module(f"block{i}", _FlowBlock(first if i == 0 else rest, c, out))
+            self.add_module(f"block{i}", FlowBlock4x(first if i == 0 else rest, c, out))
         if cfg["head"]:
             self.encode = _Head()
         self.n_blocks = len(cfg["widths"])
 
     @property
-    def blocks(self) -> list[_FlowBlock]:
+    def blocks(self) -> list[FlowBlock4x]:
         return [getattr(self, f"block{i}") for i in range(self.n_blocks)]
 
     def forward(

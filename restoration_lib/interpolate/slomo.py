@@ -20,7 +20,7 @@ from PIL import Image
 
 from ..archs.superslomo import MULTIPLE, SuperSloMo, denormalize, normalize
 
-__all__ = ["model_size", "frame_to_network", "network_to_frame", "slomo_frames"]
+__all__ = ["model_size", "frame_to_network", "network_to_frame", "slomo_frames", "slomo_batch"]
 
 FrameLike = Union[np.ndarray, Image.Image]
 
@@ -100,9 +100,37 @@ def slomo_frames(
     if p0.size != p1.size:
         raise ValueError(f"the two frames differ in size: {p0.size[0]}x{p0.size[1]} and {p1.size[0]}x{p1.size[1]}")
     size = model_size(*p0.size)
-    param = next(net.parameters())
-    dev = torch.device(device) if device is not None else param.device
-    i0 = frame_to_network(p0, size).to(dev, param.dtype)
-    i1 = frame_to_network(p1, size).to(dev, param.dtype)
+    dev = torch.device(device) if device is not None else next(net.parameters()).device
+    # float32 frames even for a reduced-precision net: the U-Nets cast internally, the warps stay float32
+    i0 = frame_to_network(p0, size).to(dev)
+    i1 = frame_to_network(p1, size).to(dev)
     flow = net.flows(i0, i1)
     return [network_to_frame(net.run(i0, i1, float(t), flow_out=flow).frame, p0.size) for t in times]
+
+
+def _to_uint8_hwc(x: torch.Tensor) -> np.ndarray:
+    return (x.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def slomo_batch(net: SuperSloMo, img0: torch.Tensor, img1: torch.Tensor, ts: Sequence[float],
+                scale: float = 1.0) -> list[torch.Tensor]:
+    """The Interpolator's entry point (``NetAdapter.many``): frames at times ``ts`` for a batch of pairs.
+
+    Args:
+        net: a loaded :class:`SuperSloMo`.
+        img0, img1: (N, 3, H, W) float RGB in [0, 1], any H, W >= 32 (no padding: the official path resizes).
+            They are rounded to 8 bits first, as the official script reads 8-bit frames.
+        ts: times in (0, 1).
+        scale: ignored (RIFE's flow-scale option has no Super SloMo counterpart).
+
+    Returns:
+        One (N, 3, H, W) float32 tensor in [0, 1] per time, on ``img0``'s device; multiples of 1/255.
+    """
+    per_pair = [
+        slomo_frames(net, _to_uint8_hwc(a), _to_uint8_hwc(b), ts, device=img0.device) for a, b in zip(img0, img1)
+    ]
+    out = []
+    for k in range(len(ts)):
+        frames = np.stack([pair[k] for pair in per_pair])  # (N, H, W, 3) uint8
+        out.append(torch.from_numpy(frames).to(img0.device).permute(0, 3, 1, 2).float().div(255))
+    return out
