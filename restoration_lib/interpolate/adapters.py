@@ -106,10 +106,21 @@ def register_adapter(name: str, adapter: NetAdapter) -> None:
 
 
 def adapter_for(net_or_name) -> Optional[NetAdapter]:
-    """The adapter of a network name, or of a module loaded by :func:`restoration_lib.models.load`
-    (through its ``spec``); ``None`` when there is none."""
+    """The adapter of a network name, or of a module: by its ``spec`` (set by
+    :func:`restoration_lib.models.load`), else by its class when a registered network is built from that
+    class. ``None`` when there is none."""
     if isinstance(net_or_name, str):
         return ADAPTERS.get(net_or_name)
-    spec = getattr(net_or_name, "spec", None)
-    name = getattr(spec, "name", None)
-    return ADAPTERS.get(name) if name else None
+    name = getattr(getattr(net_or_name, "spec", None), "name", None)
+    if name in ADAPTERS:
+        return ADAPTERS[name]
+    from .. import models
+
+    for name, adapter in ADAPTERS.items():
+        try:
+            build = models.get_spec(name).build
+        except ValueError:
+            continue
+        if isinstance(build, type) and type(net_or_name) is build:
+            return adapter
+    return None

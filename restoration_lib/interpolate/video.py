@@ -120,9 +120,16 @@ class _Source:
     """Timing facts of the input video stream, filled in while decoding."""
 
     rate: Fraction
+    max_frames: Optional[int] = None  # stop after this many frames
     start: Optional[Fraction] = None
     end: Optional[Fraction] = None  # relative to start: last frame time + one frame duration
     frames: int = 0
+
+    def past_limit(self, seconds: Fraction) -> bool:
+        """Whether absolute time ``seconds`` lies after the last frame that will be decoded."""
+        if self.max_frames is None:
+            return False
+        return seconds >= (self.start or 0) + Fraction(self.max_frames) / self.rate
 
 
 def _open_input(src: Path):
@@ -175,6 +182,10 @@ def _frames(inp, vs, source: _Source, on_packet=None) -> Iterator[tuple[np.ndarr
                 last_rel = rel
                 source.frames += 1
                 yield frame.to_ndarray(format="rgb24"), rel
+                if source.max_frames is not None and source.frames >= source.max_frames:
+                    break
+            if source.max_frames is not None and source.frames >= source.max_frames:
+                break
     except av.error.FFmpegError as e:
         raise VideoError(f"decoding failed after {source.frames} frames: {e}") from e
     if source.frames == 0:
@@ -339,6 +350,7 @@ def scan_video(
     *,
     scene_threshold: Optional[float] = DEFAULT_SCENE_THRESHOLD,
     repeat_threshold: Optional[float] = DEFAULT_REPEAT_THRESHOLD,
+    max_frames: Optional[int] = None,
     progress: bool = False,
 ) -> VideoScan:
     """Find the cuts and repeated frames of a video without writing anything (same rules as
@@ -354,7 +366,7 @@ def scan_video(
     with _open_input(src) as inp:
         vs = inp.streams.video[0]
         vs.thread_type = "AUTO"
-        source = _Source(rate=_stream_rate(vs))
+        source = _Source(rate=_stream_rate(vs), max_frames=max_frames)
         cuts: list[int] = []
         repeats: list[int] = []
         bar = tqdm(total=vs.frames or None, unit="frame", desc=f"scan {src.name}", disable=not progress)
@@ -397,6 +409,7 @@ def interpolate_video(
     codec: str = "libx264",
     crf: int = 18,
     preset: str = "medium",
+    max_frames: Optional[int] = None,
 ) -> VideoResult:
     """Raise the frame rate of a video (``factor`` times, or to ``fps``), keeping its audio.
 
@@ -417,6 +430,8 @@ def interpolate_video(
         repeat_threshold: mean absolute thumbnail difference (levels) below which a frame is a repeat.
         codec: video encoder (``"libx264"``; ``"mpeg4"`` where x264 is missing).
         crf, preset: x264 quality (lower crf = better) and speed settings.
+        max_frames: convert only the first ``max_frames`` input frames (a preview); the audio is cut at the
+            same time.
 
     Returns:
         A :class:`VideoResult` (frame counts, rates, cuts and repeats found).
@@ -435,13 +450,15 @@ def interpolate_video(
     with _open_input(src) as inp:
         vs = inp.streams.video[0]
         vs.thread_type = "AUTO"
-        source = _Source(rate=_stream_rate(vs))
+        source = _Source(rate=_stream_rate(vs), max_frames=max_frames)
         rate_out = rate_req if rate_req is not None else source.rate * int(factor)
         interp = model if isinstance(model, Interpolator) else Interpolator(model, device, precision, weights_dir)
         result = VideoResult(0, source.rate, Fraction(0), path=dst, rate_out=rate_out)
         dur = vs.duration * vs.time_base if vs.duration and vs.time_base else None
         if dur is None and inp.duration:
             dur = Fraction(inp.duration, av.time_base)
+        if dur is not None and max_frames is not None:
+            dur = min(dur, Fraction(max_frames) / source.rate)
         bar = tqdm(total=math.ceil(dur * rate_out) if dur else None, unit="frame",
                    desc=f"interpolate {src.name}", disable=not progress)
         try:
@@ -476,6 +493,8 @@ def _convert(inp, vs, tmp: Path, source: _Source, rate_out: Fraction, interp, an
 
         def copy_packet(packet) -> None:
             if packet.dts is None:  # demuxer flush packet
+                return
+            if packet.pts is not None and source.past_limit(packet.pts * packet.time_base):
                 return
             packet.stream = audio_map[packet.stream]
             out.mux(packet)
