@@ -65,15 +65,16 @@ def test_matches_official(case, reference_dir, make_checkpoint):
     calls = [0] * net.n_blocks
     hooks = [b.register_forward_hook(lambda *_, i=i: calls.__setitem__(i, calls[i] + 1)) for i, b in enumerate(net.blocks)]
     with torch.inference_mode():
-        out = net.run(img0, img1, meta["timestep"], meta["scale"], ensemble=meta["ensemble"])
+        frame, details = net(img0, img1, meta["timestep"], meta["scale"], ensemble=meta["ensemble"], return_details=True)
     for hk in hooks:
         hk.remove()
     assert calls == meta["block_calls"], "a version-specific path (block re-runs / ensemble) differs"
 
-    _assert_close(out.frame.numpy(), z["output"])
+    _assert_close(frame.numpy(), z["output"])
+    assert not details.large_motion
     if "flow" in z:
-        assert np.abs(out.flow.numpy() - z["flow"]).max() <= 1e-3
-        assert np.abs(out.mask.numpy() - z["mask"]).max() <= 1e-4
+        assert np.abs(details.flow.numpy() - z["flow"]).max() <= 1e-3
+        assert np.abs(details.mask.numpy() - z["mask"]).max() <= 1e-4
 
     # the Interpolator pads as the official video script, then crops and clamps
     if meta["preprocessing"]["pad_rule_name"] == "video" and not meta["ensemble"]:

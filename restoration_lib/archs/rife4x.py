@@ -23,7 +23,6 @@ Padding changes the result inside the frame, so the task module pads as the offi
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional, Union
 
 import torch
@@ -31,9 +30,9 @@ from torch import nn
 
 from ..models import ModelSpec, SizeRequirements
 from .rife import backward_warp as warp
-from .rife import pad_multiple, resize_by
+from .rife import RifeDetails, pad_multiple, resize_by
 
-__all__ = ["IFNet4x", "FlowBlock4x", "IFNetOutput", "VERSIONS", "MIN_MULTIPLE", "prepare_flownet", "SPECS"]
+__all__ = ["IFNet4x", "FlowBlock4x", "VERSIONS", "MIN_MULTIPLE", "prepare_flownet", "SPECS"]
 
 # version -> (block widths, feature channels passed between blocks, has encoder head, mask accumulates)
 VERSIONS: dict[str, dict] = {
@@ -106,21 +105,15 @@ class _Head(nn.Module):
         return self.cnn3(x).to(io_dtype)
 
 
-@dataclass
-class IFNetOutput:
-    """Everything one IFNet call computed.
-
-    Attributes:
-        frame: (N, 3, Hp, Wp) blended frame at time t, unclamped (the official ``merged[-1]``).
-        flow: (N, 4, Hp, Wp) final flow in pixels; channels 0-1 warp img0, 2-3 warp img1 (x then y).
-        mask: (N, 1, Hp, Wp) final blend weight of warped img0, after the sigmoid.
-        flows: the accumulated flow after each block.
-    """
-
-    frame: torch.Tensor
-    flow: torch.Tensor
-    mask: torch.Tensor
-    flows: list[torch.Tensor]
+def _time_plane(img0: torch.Tensor, timestep: Union[float, torch.Tensor]) -> torch.Tensor:
+    """The timestep as a constant (N, 1, H, W) plane (a float, or one value per sample)."""
+    n, _, h, w = img0.shape
+    if torch.is_tensor(timestep):
+        ts = timestep.to(img0.dtype).reshape(-1, 1, 1, 1)
+        if ts.shape[0] != n:
+            raise ValueError(f"timestep holds {ts.shape[0]} values for a batch of {n} frame pairs")
+        return ts.expand(n, 1, h, w).contiguous()
+    return img0.new_full((n, 1, h, w), float(timestep))
 
 
 def _swap(flow: torch.Tensor) -> torch.Tensor:
@@ -167,7 +160,8 @@ class IFNet4x(nn.Module):
         scale: float = 1.0,
         *,
         ensemble: bool = False,
-    ) -> torch.Tensor:
+        return_details: bool = False,
+    ):
         """The frame at time ``timestep`` between ``img0`` (t=0) and ``img1`` (t=1), unclamped.
 
         Args:
@@ -175,31 +169,12 @@ class IFNet4x(nn.Module):
             timestep: a float in [0, 1], or a tensor of N values ((N,) or (N, 1, 1, 1)).
             scale: flow scale; 1.0 for normal footage, 0.5 for 4K (the blocks work at base/scale).
             ensemble: v4.6 only: also solve the time-reversed problem and average (twice the cost).
+            return_details: return ``(frame, RifeDetails)`` (final flow and mask; ``large_motion`` is always
+                False: these versions have no such path) instead of the frame alone.
 
         Returns:
             (N, 3, Hp, Wp); crop to the unpadded size and clamp to [0, 1] for display.
         """
-        return self.run(img0, img1, timestep, scale, ensemble=ensemble).frame
-
-    def _time_plane(self, img0: torch.Tensor, timestep: Union[float, torch.Tensor]) -> torch.Tensor:
-        n, _, h, w = img0.shape
-        if torch.is_tensor(timestep):
-            ts = timestep.to(img0.dtype).reshape(-1, 1, 1, 1)
-            if ts.shape[0] != n:
-                raise ValueError(f"timestep holds {ts.shape[0]} values for a batch of {n} frame pairs")
-            return ts.expand(n, 1, h, w).contiguous()
-        return img0.new_full((n, 1, h, w), float(timestep))
-
-    def run(
-        self,
-        img0: torch.Tensor,
-        img1: torch.Tensor,
-        timestep: Union[float, torch.Tensor] = 0.5,
-        scale: float = 1.0,
-        *,
-        ensemble: bool = False,
-    ) -> IFNetOutput:
-        """Like :meth:`forward`, but returns the final flow and mask too (see :class:`IFNetOutput`)."""
         if img0.ndim != 4 or img0.shape[1] != 3 or img0.shape != img1.shape:
             raise ValueError(
                 f"expected two (N, 3, H, W) tensors of the same shape; got {tuple(img0.shape)} and {tuple(img1.shape)}"
@@ -213,14 +188,13 @@ class IFNet4x(nn.Module):
             )
         if ensemble and not self.mask_sum:
             raise ValueError(f"ensemble is not supported by RIFE {self.version} (only 4.6)")
-        t = self._time_plane(img0, timestep)
+        t = _time_plane(img0, timestep)
         scales = [b / scale for b in self.base_scales]
         f0 = f1 = None
         if self.feat_channels:
             f0, f1 = self.encode(img0), self.encode(img1)
         flow = mask = feat = None
         w0, w1 = img0, img1
-        flows: list[torch.Tensor] = []
         for i, block in enumerate(self.blocks):
             s = scales[i]
             if flow is None:
@@ -246,11 +220,13 @@ class IFNet4x(nn.Module):
                 flow = flow + d_flow
             if self.feat_channels:
                 feat = y[:, 5:]
-            flows.append(flow)
             w0 = warp(img0, flow[:, :2])
             w1 = warp(img1, flow[:, 2:4])
         m = torch.sigmoid(mask)
-        return IFNetOutput(frame=w0 * m + w1 * (1 - m), flow=flow, mask=m, flows=flows)
+        frame = w0 * m + w1 * (1 - m)
+        if return_details:
+            return frame, RifeDetails(large_motion=False, scales=scales, flow=flow, mask=m)
+        return frame
 
 
 def prepare_flownet(version: str):
