@@ -23,7 +23,7 @@ Padding changes the result inside the frame, so the task module pads as the offi
 """
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 import torch
 from torch import nn
@@ -72,18 +72,25 @@ class FlowBlock4x(nn.Module):
         self.convblock = nn.Sequential(*[_ResConv(c) for _ in range(8)])
         self.lastconv = nn.Sequential(nn.ConvTranspose2d(c, 4 * out, 4, 2, 1), nn.PixelShuffle(2))
 
-    def forward(self, x: torch.Tensor, flow: Optional[torch.Tensor], s: float) -> torch.Tensor:
+    def forward(
+        self, parts: Sequence[torch.Tensor], flow: Optional[torch.Tensor], s: float
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Run on ``cat(parts + [flow / s])`` resized by 1/s; returns (flow update, mask logit, extra channels).
+
+        The parts are resized one by one and concatenated at the block's resolution: bilinear resizing works
+        per channel, so this equals resizing their full-resolution concatenation, without building it.
+        """
         # each part (conv0, convblock, lastconv) runs in its own parameters' dtype, so "fast" precision can be
         # limited to the residual convblock; flows and masks come back in the input's dtype
-        io_dtype = x.dtype
-        x = resize_by(x, 1.0 / s)
+        io_dtype = parts[0].dtype
+        x = [resize_by(p, 1.0 / s) for p in parts]
         if flow is not None:
-            x = torch.cat((x, resize_by(flow, 1.0 / s) / s), 1)
-        y = self.conv0(x.to(self.conv0[0][0].weight.dtype))
+            x.append(resize_by(flow, 1.0 / s) / s)
+        y = self.conv0(torch.cat(x, 1).to(self.conv0[0][0].weight.dtype))
         y = self.convblock(y.to(self.convblock[0].conv.weight.dtype))
         y = self.lastconv(y.to(self.lastconv[0].weight.dtype)).to(io_dtype)
         y = resize_by(y, s)
-        return torch.cat((y[:, :4] * s, y[:, 4:]), 1)
+        return y[:, :4] * s, y[:, 4:5], y[:, 5:]
 
 
 class _Head(nn.Module):
@@ -198,28 +205,23 @@ class IFNet4x(nn.Module):
         for i, block in enumerate(self.blocks):
             s = scales[i]
             if flow is None:
-                parts = [img0, img1] + ([f0, f1] if f0 is not None else []) + [t]
-                y = block(torch.cat(parts, 1), None, s)
-                flow, mask = y[:, :4], y[:, 4:5]
+                flow, mask, feat = block([img0, img1] + ([f0, f1] if f0 is not None else []) + [t], None, s)
                 if ensemble:
-                    y_ = block(torch.cat((img1, img0, 1 - t), 1), None, s)
-                    flow = (flow + _swap(y_[:, :4])) / 2
-                    mask = (mask + (-y_[:, 4:5])) / 2
+                    f_, m_, _ = block([img1, img0, 1 - t], None, s)
+                    flow = (flow + _swap(f_)) / 2
+                    mask = (mask + (-m_)) / 2
             else:
                 if f0 is not None:
                     parts = [w0, w1, warp(f0, flow[:, :2]), warp(f1, flow[:, 2:4]), t, mask, feat]
                 else:
                     parts = [w0, w1, t, mask]
-                y = block(torch.cat(parts, 1), flow, s)
-                d_flow, d_mask = y[:, :4], y[:, 4:5]
+                d_flow, d_mask, feat = block(parts, flow, s)
                 if ensemble:
-                    y_ = block(torch.cat((w1, w0, 1 - t, -mask), 1), _swap(flow), s)
-                    d_flow = (d_flow + _swap(y_[:, :4])) / 2
-                    d_mask = (d_mask + (-y_[:, 4:5])) / 2
+                    f_, m_, _ = block([w1, w0, 1 - t, -mask], _swap(flow), s)
+                    d_flow = (d_flow + _swap(f_)) / 2
+                    d_mask = (d_mask + (-m_)) / 2
                 mask = mask + d_mask if self.mask_sum else d_mask
                 flow = flow + d_flow
-            if self.feat_channels:
-                feat = y[:, 5:]
             w0 = warp(img0, flow[:, :2])
             w1 = warp(img1, flow[:, 2:4])
         m = torch.sigmoid(mask)
