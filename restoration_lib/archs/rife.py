@@ -65,11 +65,21 @@ def deconv_prelu(in_ch: int, out_ch: int) -> nn.Sequential:
     return nn.Sequential(nn.ConvTranspose2d(in_ch, out_ch, 4, stride=2, padding=1, bias=True), nn.PReLU(out_ch))
 
 
-def _base_grid(flow: torch.Tensor) -> torch.Tensor:
+_GRIDS: dict = {}  # (H, W, device, dtype) -> (1, 2, H, W) normalised sampling grid; a few sizes only
+
+
+def _base_grid(flow: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     n, _, h, w = flow.shape
-    gx = torch.linspace(-1.0, 1.0, w, device=flow.device).view(1, 1, 1, w).expand(n, -1, h, -1)
-    gy = torch.linspace(-1.0, 1.0, h, device=flow.device).view(1, 1, h, 1).expand(n, -1, -1, w)
-    return torch.cat([gx, gy], 1)
+    key = (h, w, str(flow.device), dtype)
+    grid = _GRIDS.get(key)
+    if grid is None:
+        gx = torch.linspace(-1.0, 1.0, w, device=flow.device).view(1, 1, 1, w).expand(1, -1, h, -1)
+        gy = torch.linspace(-1.0, 1.0, h, device=flow.device).view(1, 1, h, 1).expand(1, -1, -1, w)
+        grid = torch.cat([gx, gy], 1).to(dtype)
+        if len(_GRIDS) >= 8:
+            _GRIDS.pop(next(iter(_GRIDS)))
+        _GRIDS[key] = grid
+    return grid.expand(n, -1, -1, -1)
 
 
 def backward_warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
@@ -89,7 +99,7 @@ def backward_warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     gdtype = torch.promote_types(flow.dtype, torch.float32)
     flow = flow.to(gdtype)
     norm = torch.cat([flow[:, 0:1] / ((w - 1.0) / 2.0), flow[:, 1:2] / ((h - 1.0) / 2.0)], 1)
-    grid = (_base_grid(flow).to(gdtype) + norm).permute(0, 2, 3, 1)
+    grid = (_base_grid(flow, gdtype) + norm).permute(0, 2, 3, 1)
     src = image if image.dtype == gdtype else image.to(gdtype)
     out = F.grid_sample(src, grid, mode="bilinear", padding_mode="border", align_corners=True)
     return out if out.dtype == image.dtype else out.to(image.dtype)
@@ -141,8 +151,15 @@ class IFBlock(nn.Module):
         self.lastconv = nn.ConvTranspose2d(c, 5, 4, 2, 1)
 
     def forward(
-        self, x: torch.Tensor, flow: Optional[torch.Tensor] = None, scale: float = 1.0
+        self,
+        x: Union[torch.Tensor, Sequence[torch.Tensor]],
+        flow: Optional[torch.Tensor] = None,
+        scale: float = 1.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Args: ``x`` the block input (N, C, H, W), or its channel groups as a sequence (concatenated
+        first); ``flow`` (N, 4, H, W) current flow or None; ``scale`` downsampling factor.
+        Returns the flow update (N, 4, H, W) in pixels and the mask-logit update (N, 1, H, W)."""
+        x = x if torch.is_tensor(x) else torch.cat(tuple(x), 1)
         io_dtype = x.dtype
         x = resize_by(x, 1.0 / scale)
         if flow is not None:
@@ -303,16 +320,15 @@ class IFNet(nn.Module):
         blocks = (self.block0, self.block1, self.block2, self.block3)
 
         def first(sc: float) -> tuple[torch.Tensor, torch.Tensor]:
-            flow, mask = self.block0(torch.cat((img0, img1, tmap), 1), None, scale=sc)
+            flow, mask = self.block0((img0, img1, tmap), None, scale=sc)
             if ensemble:
-                f1, m1 = self.block0(torch.cat((img1, img0, 1 - tmap), 1), None, scale=sc)
+                f1, m1 = self.block0((img1, img0, 1 - tmap), None, scale=sc)
                 flow = (flow + torch.cat((f1[:, 2:4], f1[:, :2]), 1)) / 2
                 mask = (mask + (-m1)) / 2
             return flow, mask
 
         def update(i: int, flow, mask, w0, w1) -> tuple[torch.Tensor, torch.Tensor]:
-            f0, m0 = blocks[i](torch.cat((w0, w1, tmap, mask), 1), flow, scale=scales[i])
-            return f0, m0
+            return blocks[i]((w0, w1, tmap, mask), flow, scale=scales[i])
 
         large = False
         flow, mask = first(scales[0])
@@ -329,13 +345,13 @@ class IFNet(nn.Module):
                 large = True
                 scales = [s * 2 for s in scales]
                 # the official code recomputes block 0 without its ensemble twin here
-                flow, mask = self.block0(torch.cat((img0, img1, tmap), 1), None, scale=scales[0])
+                flow, mask = self.block0((img0, img1, tmap), None, scale=scales[0])
                 w0 = backward_warp(img0, flow[:, :2])
                 w1 = backward_warp(img1, flow[:, 2:4])
                 f0, m0 = update(i, flow, mask, w0, w1)
             if ensemble:
                 f1, m1 = blocks[i](
-                    torch.cat((w1, w0, 1 - tmap, -mask), 1),
+                    (w1, w0, 1 - tmap, -mask),
                     torch.cat((flow[:, 2:4], flow[:, :2]), 1),
                     scale=scales[i],
                 )

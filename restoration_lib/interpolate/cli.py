@@ -33,6 +33,7 @@ def add_cli(subparsers) -> None:
                    help=f"repeated-frame threshold (default {DEFAULT_REPEAT_THRESHOLD})")
     p.add_argument("--no-repeats", action="store_true", help="do not detect and re-time repeated frames")
     p.add_argument("--crf", type=int, default=18, help="x264 quality, lower is better (default 18)")
+    p.add_argument("--max-frames", type=int, default=None, help="convert only the first N frames (a preview)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
 
@@ -53,7 +54,7 @@ def _run(args: argparse.Namespace) -> int:
         src, dst, factor=args.factor or 2, fps=args.fps, model=args.model, device=args.device,
         precision=args.precision, weights_dir=args.weights_dir, progress=not args.no_progress,
         scene_threshold=args.scene_threshold or None, detect_repeats=not args.no_repeats,
-        repeat_threshold=args.repeat_threshold, crf=args.crf,
+        repeat_threshold=args.repeat_threshold, crf=args.crf, max_frames=args.max_frames,
     )
     print(f"{dst}: {res.frames_out} frames at {float(res.rate_out):.3f} fps ({res.interpolated} interpolated) "
           f"from {res.frames} at {float(res.rate):.3f} fps; {len(res.cuts)} cuts, {len(res.repeats)} repeated "

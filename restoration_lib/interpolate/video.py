@@ -60,6 +60,8 @@ def parse_rate(rate: RateLike) -> Fraction:
             r = Fraction(rate.strip())
         except (ValueError, ZeroDivisionError) as e:
             raise ValueError(f"frame rate {rate!r} is not a number or a fraction such as 30000/1001") from e
+        if "/" not in rate and r.denominator != 1:  # a decimal such as "59.94": same rules as a float
+            return parse_rate(float(r))
     elif isinstance(rate, (int, float)) and math.isfinite(rate):
         r = Fraction(rate).limit_denominator(1_000_000)
         ntsc = Fraction(round(float(rate) * 1.001), 1) * Fraction(1000, 1001)
