@@ -46,6 +46,11 @@ VERSIONS["4.26"] = VERSIONS["4.25"]
 MIN_MULTIPLE = {"4.6": 32, "4.25": 64, "4.26": 64}
 
 
+def _resize(x: torch.Tensor, factor: float) -> torch.Tensor:
+    # bilinear resizing by exactly 1 (align_corners=False) returns the input values unchanged: skip the copy
+    return x if factor == 1.0 else resize_by(x, factor)
+
+
 def _conv(cin: int, cout: int, stride: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.LeakyReLU(0.2, True))
 
@@ -83,13 +88,13 @@ class FlowBlock4x(nn.Module):
         # each part (conv0, convblock, lastconv) runs in its own parameters' dtype, so "fast" precision can be
         # limited to the residual convblock; flows and masks come back in the input's dtype
         io_dtype = parts[0].dtype
-        x = [resize_by(p, 1.0 / s) for p in parts]
+        x = [_resize(p, 1.0 / s) for p in parts]
         if flow is not None:
-            x.append(resize_by(flow, 1.0 / s) / s)
+            x.append(_resize(flow, 1.0 / s) / s)
         y = self.conv0(torch.cat(x, 1).to(self.conv0[0][0].weight.dtype))
         y = self.convblock(y.to(self.convblock[0].conv.weight.dtype))
         y = self.lastconv(y.to(self.lastconv[0].weight.dtype)).to(io_dtype)
-        y = resize_by(y, s)
+        y = _resize(y, s)
         return y[:, :4] * s, y[:, 4:5], y[:, 5:]
 
 
@@ -197,22 +202,26 @@ class IFNet4x(nn.Module):
             raise ValueError(f"ensemble is not supported by RIFE {self.version} (only 4.6)")
         t = _time_plane(img0, timestep)
         scales = [b / scale for b in self.base_scales]
-        f0 = f1 = None
+        # v4.25 warps each frame's features with the same flow as the frame: warp both in one call
+        # (grid_sample works channel by channel, so the values are those of two separate warps)
+        src0, src1 = img0, img1
         if self.feat_channels:
-            f0, f1 = self.encode(img0), self.encode(img1)
+            src0, src1 = torch.cat((img0, self.encode(img0)), 1), torch.cat((img1, self.encode(img1)), 1)
         flow = mask = feat = None
         w0, w1 = img0, img1
+        wf0 = wf1 = None
         for i, block in enumerate(self.blocks):
             s = scales[i]
             if flow is None:
-                flow, mask, feat = block([img0, img1] + ([f0, f1] if f0 is not None else []) + [t], None, s)
+                feats = [src0[:, 3:], src1[:, 3:]] if self.feat_channels else []
+                flow, mask, feat = block([img0, img1, *feats, t], None, s)
                 if ensemble:
                     f_, m_, _ = block([img1, img0, 1 - t], None, s)
                     flow = (flow + _swap(f_)) / 2
                     mask = (mask + (-m_)) / 2
             else:
-                if f0 is not None:
-                    parts = [w0, w1, warp(f0, flow[:, :2]), warp(f1, flow[:, 2:4]), t, mask, feat]
+                if self.feat_channels:
+                    parts = [w0, w1, wf0, wf1, t, mask, feat]
                 else:
                     parts = [w0, w1, t, mask]
                 d_flow, d_mask, feat = block(parts, flow, s)
@@ -222,8 +231,8 @@ class IFNet4x(nn.Module):
                     d_mask = (d_mask + (-m_)) / 2
                 mask = mask + d_mask if self.mask_sum else d_mask
                 flow = flow + d_flow
-            w0 = warp(img0, flow[:, :2])
-            w1 = warp(img1, flow[:, 2:4])
+            g0, g1 = warp(src0, flow[:, :2]), warp(src1, flow[:, 2:4])
+            w0, w1, wf0, wf1 = g0[:, :3], g1[:, :3], g0[:, 3:], g1[:, 3:]
         m = torch.sigmoid(mask)
         frame = w0 * m + w1 * (1 - m)
         if return_details:
