@@ -141,6 +141,8 @@ class Interpolator:
         m = self.adapter.pad_multiple(self.scale)
         a, (h, w) = pad_to_multiple(img0, m)
         b, _ = pad_to_multiple(img1, m)
+        if self.adapter.many is not None:
+            return [y[..., :h, :w] for y in self.adapter.many(self.net, a, b, [float(t) for t in ts], self.scale)]
         return [self.adapter.infer(self.net, a, b, float(t), self.scale)[..., :h, :w] for t in ts]
 
     def many(self, frame0: Any, frame1: Any, ts: Sequence[float]) -> list:
