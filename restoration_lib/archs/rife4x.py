@@ -283,9 +283,8 @@ def _spec(version: str, description: str) -> ModelSpec:
 
 
 SPECS = [
-    _spec("4.6", "RIFE 4.6 (2022): about RIFE 4.0's cost (83 GFLOP per 720p frame), handles larger motion than "
-                 "4.0 per its authors; MIT"),
+    _spec("4.6", "RIFE 4.6 (2022): about RIFE 4.0's CPU time; handles larger motion than 4.0 per its authors; MIT"),
     _spec("4.25", "RIFE 4.25 (2024, Practical-RIFE's recommended default): finest detail and large motion per its "
-                  "authors, and the cheapest RIFE here (44 GFLOP per 720p frame); MIT"),
-    _spec("4.26", "RIFE 4.26 (2024): 4.25's network with later weights, same speed; MIT"),
+                  "authors; about 1.3-1.5x RIFE 4.0's CPU time; MIT"),
+    _spec("4.26", "RIFE 4.26 (2024): 4.25's network with later weights, same speed as 4.25; MIT"),
 ]

@@ -241,8 +241,8 @@ SPECS = [
     ModelSpec(
         name="superslomo",
         build=SuperSloMo,
-        description="Super SloMo (2018, Adobe240fps weights): slowest, about 15x RIFE's cost (1.2 TFLOP per 720p "
-                    "frame), softer than RIFE; code MIT, weights' licence not stated",
+        description="Super SloMo (2018, Adobe240fps weights): the slowest, about 6-10x RIFE 4.0's CPU time "
+                    "(1.2 TFLOP per 720p frame), softer than RIFE; code MIT, weights' licence not stated",
         weights_id="superslomo",
         prepare=prepare_container,
         size=SizeRequirements(minimum=MULTIPLE, multiple_of=MULTIPLE),
