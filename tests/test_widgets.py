@@ -382,3 +382,25 @@ def test_interpolate_panel_through_the_library_falls_back_to_flow(tmp_path):
     assert viz.difference(p.result[0], clip[1]).mean() < 0.7 * viz.difference(blend, clip[1]).mean()
     p.factor.value = 4
     assert len(p.result) == 3 and p.result[0].shape == clip[0].shape
+
+
+def test_repair_and_pipeline_panels_through_the_library_without_weights(tmp_path):
+    pytest.importorskip("restoration_lib.pipeline", reason="restoration_lib.pipeline is not merged yet")
+    from restoration_lib import samples
+
+    photo = samples.sample_image("astronaut", max_side=160)
+    repair = functools.partial(widgets.repair_image, weights_dir=str(tmp_path))  # an empty weights folder
+    p = widgets.RepairPanel(photo, faces=False, callback=repair)
+    assert "weights fetch bopbtl-global" in p.notice and "\n" not in p.notice
+    assert p.result.mode == "classical" and p.result.scratch_mask is not None
+    assert p.figure._suptitle.get_text() == "repair (classical, faces off)"
+    assert p.result.image.shape == photo.shape and not np.array_equal(p.result.image, photo)
+
+    chain = functools.partial(widgets.restore_photo_stages, weights_dir=str(tmp_path))
+    q = widgets.PipelinePanel(photo, faces=False, callback=chain)
+    assert q.result.colorized is None and q.result.repaired is not None
+    assert "also missing: deoldify-artistic" in q.notice
+    assert q.figure._suptitle.get_text() == "repair (classical, faces off) → not colorized"
+    first = q.png
+    q.with_scratch.value = False
+    assert q.result.scratch_mask is None and q.png != first
