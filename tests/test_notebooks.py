@@ -31,8 +31,14 @@ CHANGES = {
     "full_pipeline.ipynb": [("panel", "with_scratch", False)],
 }
 
+# notebook -> expressions that must hold after it ran (what its text promises)
+EXPECT = {
+    "run.ipynb": ["len(repair.result.faces) >= 1"],  # "then enhances each face": the sample portrait's face is found
+}
+
 CHECK_CELL = """
 import base64 as _b64, json as _json
+_expect = {{_e: bool(eval(_e)) for _e in {expect!r}}}
 _report = []
 for _name, _control, _value in {changes!r}:
     _panel = globals()[_name]
@@ -42,7 +48,7 @@ for _name, _control, _value in {changes!r}:
     _report.append(dict(panel=_name, control=_control, reran=_panel.calls == _calls + 1,
                         changed=_panel.png is not None and _panel.png != _png,
                         shown=_shown is not None and _b64.b64decode(_shown) == _panel.png, notice=_panel.notice))
-print("CHECKS " + _json.dumps(_report))
+print("CHECKS " + _json.dumps(dict(changes=_report, expect=_expect)))
 """
 
 
@@ -84,7 +90,7 @@ def test_notebook_runs_headless_and_its_sliders_redraw(name):
         if importlib.util.find_spec(task) is None:
             pytest.skip(f"{task} is not in this checkout yet (the notebooks call it)")
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell(CHECK_CELL.format(changes=CHANGES[name])))
+    nb.cells.append(nbformat.v4.new_code_cell(CHECK_CELL.format(changes=CHANGES[name], expect=EXPECT.get(name, []))))
     _execute(nb)
 
     for cell in nb.cells:
@@ -93,7 +99,9 @@ def test_notebook_runs_headless_and_its_sliders_redraw(name):
             assert pngs, f"{name}: compare cell produced no image:\n{cell.source}"
             assert base64.b64decode(pngs[0])[:8] == b"\x89PNG\r\n\x1a\n"
     text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
-    checks = json.loads(text.split("CHECKS ", 1)[1])
+    report = json.loads(text.split("CHECKS ", 1)[1])
+    assert report["expect"] == {e: True for e in EXPECT.get(name, [])}, f"{name}: {report['expect']}"
+    checks = report["changes"]
     assert len(checks) == len(CHANGES[name])
     for c in checks:
         assert c["reran"], f"{name}: setting {c['panel']}.{c['control']} did not re-run its callback"
