@@ -88,16 +88,14 @@ def _photos() -> list[np.ndarray]:
     return [np.repeat(g.astype(np.uint8)[..., None], 3, axis=2)]
 
 
-def cpu_matmul_rate(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
-    """FLOP per CPU-second (process time, all threads) of an n³ matmul: robust to other processes' load."""
-    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.process_time()
-        torch.mm(a, b)
-        best = min(best, time.process_time() - t)
-    return 2 * n**3 / best
+def matmul_rates(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> tuple[float, float]:
+    """(FLOP per wall second, FLOP per CPU-second) of n³ matmuls; the CPU-time rate is robust to other load.
+
+    The CPU rate is the mean over the warm-up and the repeats that ``_common.matmul_rate`` runs.
+    """
+    cpu = time.process_time()
+    wall_rate = matmul_rate(dtype, n=n, repeats=repeats)
+    return wall_rate, (repeats + 1) * 2 * n**3 / (time.process_time() - cpu)
 
 
 def child(model: str, precision: str, rf: int, repeats: int, out: str) -> None:
@@ -135,8 +133,7 @@ def main() -> None:
         child(a.one[0], a.one[1], a.render_factor, a.repeats, a.out)
         return
 
-    rate32, rate16 = matmul_rate(torch.float32), matmul_rate(torch.bfloat16)
-    cpu32, cpu16 = cpu_matmul_rate(torch.float32), cpu_matmul_rate(torch.bfloat16)
+    (rate32, cpu32), (rate16, cpu16) = matmul_rates(torch.float32), matmul_rates(torch.bfloat16)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for model in a.models:

@@ -228,12 +228,25 @@ def fidelity() -> None:
 # ------------------------------------------------------------------------------------------ the driver
 
 
+def _row(r: dict, rate: float) -> list:
+    name = r["name"]
+    per_face = r.get("per") == "face"
+    s = r["seconds"] if per_face else r["seconds"] / r["megapixels"]
+    return [
+        name, r["what"], "1 face (144x200 photo)" if per_face else f"{CONFIGS[name][1]}x{CONFIGS[name][2]}",
+        f"{s:.2f} s/{'face' if per_face else 'MP'}", f"{s * rate / 1e9:.0f}", f"{r['seconds']:.1f}",
+        f"{r['rss_loaded'] / 2**30:.2f}", f"{r['peak_rss'] / 2**30:.2f}",
+    ]  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--only", nargs="*", help="configurations to run (default: all)")
     ap.add_argument("--quick", action="store_true", help="skip the 3000x2000 scratch-mode run")
     ap.add_argument("--fidelity", action="store_true", help="compare the memory-bounded and windowed evaluations")
+    ap.add_argument("--save", help="also append each configuration's raw result (JSON lines) to this file")
+    ap.add_argument("--table", help="only print the table of a file written by --save")
     a = ap.parse_args()
     if a.one:
         print("RESULT " + json.dumps(run_one(a.one)))
@@ -241,28 +254,27 @@ def main() -> None:
     if a.fidelity:
         fidelity()
         return
-    names = a.only or [n for n in CONFIGS if not (a.quick and n in QUICK_SKIP)]
+    import torch
+
     rate = matmul_rate()
-    rows = []
-    for name in names:
-        proc = subprocess.run([sys.executable, __file__, "--one", name], capture_output=True, text=True)
-        line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
-        if proc.returncode != 0 or line is None:
-            rows.append([name, CONFIGS[name][0], "failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1][:80],
-                         "", "", "", "", ""])  # fmt: skip
-            continue
-        r = json.loads(line[len("RESULT "):])
-        per_face = r.get("per") == "face"
-        s = r["seconds"] if per_face else r["seconds"] / r["megapixels"]
-        rows.append([
-            name, r["what"], f"{CONFIGS[name][1]}x{CONFIGS[name][2]}" if not per_face else "1 face, 144x200",
-            f"{s:.2f} s/{'face' if per_face else 'MP'}", f"{s * rate / 1e9:.0f}", f"{r['seconds']:.1f}",
-            f"{r['rss_loaded'] / 2**30:.2f}", f"{r['peak_rss'] / 2**30:.2f}",
-        ])  # fmt: skip
-    print(f"fp32 matmul rate of this machine: {rate / 1e9:.0f} GFLOP/s; torch threads: "
-          f"{__import__('torch').get_num_threads()}\n")  # fmt: skip
+    results = []
+    if a.table:
+        results = [json.loads(ln) for ln in Path(a.table).read_text().splitlines() if ln.strip()]
+    else:
+        for name in a.only or [n for n in CONFIGS if not (a.quick and n in QUICK_SKIP)]:
+            proc = subprocess.run([sys.executable, __file__, "--one", name], capture_output=True, text=True)
+            line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+            if proc.returncode != 0 or line is None:
+                err = (proc.stderr.strip().splitlines() or ["?"])[-1][:100]
+                print(f"{name}: failed ({err})", file=sys.stderr)
+                continue
+            results.append(json.loads(line[len("RESULT "):]))
+            if a.save:
+                with open(a.save, "a") as f:
+                    f.write(json.dumps(results[-1]) + "\n")
+    print(f"fp32 matmul rate of this machine: {rate / 1e9:.0f} GFLOP/s; torch threads: {torch.get_num_threads()}\n")
     print_table(["config", "what", "size", "time", "matmul GFLOP per unit", "seconds", "RSS after loading (GB)",
-                 "peak RSS (GB)"], rows)  # fmt: skip
+                 "peak RSS (GB)"], [_row(r, rate) for r in results])  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -22,15 +22,15 @@ returning the gray input.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import math
 import os
-import tempfile
 import warnings
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Iterable, Optional, Sequence, Union
 
 import cv2
 import numpy as np
@@ -41,8 +41,10 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from . import models
 from .archs.deoldify import IMAGENET_MEAN, IMAGENET_STD, DeOldifyGenerator, finalize, use_winograd
+from .archs.winograd import WinogradConv3x3
 from .device import DeviceLike, pick_device, resolve_dtype
-from .errors import ImageReadError, ImageWriteError, RestorationError, VideoError
+from .errors import ImageWriteError, RestorationError, VideoError
+from .io import LoadedImage, atomic_path, read_image, write_image
 
 __all__ = [
     "Colorizer",
@@ -62,7 +64,7 @@ RENDER_BASE = 16
 # Margin on the estimated activation memory for allocator slack, convolution workspaces and the pre/post steps.
 _MEMORY_MARGIN = 1.3
 
-ImageLike = Union[str, os.PathLike, bytes, Image.Image, np.ndarray, Any]
+ImageLike = Union[str, os.PathLike, bytes, Image.Image, np.ndarray, LoadedImage]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -70,83 +72,14 @@ ImageLike = Union[str, os.PathLike, bytes, Image.Image, np.ndarray, Any]
 
 
 def _read_rgb_alpha(image: ImageLike) -> tuple[np.ndarray, Optional[np.ndarray]]:
-    """(H, W, 3) uint8 RGB and the (H, W) uint8 alpha channel or None, from any accepted input."""
-    if hasattr(image, "rgb") and hasattr(image, "alpha"):  # restoration_lib.io.LoadedImage
-        rgb, alpha = np.asarray(image.rgb), image.alpha
-        if rgb.dtype != np.uint8:
-            rgb = _float_to_uint8(rgb, "LoadedImage.rgb")
-        if alpha is not None and np.asarray(alpha).dtype != np.uint8:
-            alpha = _float_to_uint8(np.asarray(alpha), "LoadedImage.alpha")
-        return _check_rgb(rgb, "LoadedImage.rgb"), (None if alpha is None else np.asarray(alpha))
-    try:
-        from . import io as rio  # the library's reader, once merged
-    except ImportError:  # pragma: no cover - depends on merge order
-        rio = None
-    if isinstance(image, np.ndarray):
-        return _from_array(image)
-    if rio is not None and hasattr(rio, "read_image"):
-        loaded = rio.read_image(image)
-        return _read_rgb_alpha(loaded)
-    if isinstance(image, Image.Image):
-        return _from_pil(image, "the given PIL image")
-    if isinstance(image, bytes):
-        import io as _io
+    """(H, W, 3) uint8 RGB and the (H, W) uint8 alpha channel or None, from any accepted input.
 
-        return _open_pil(_io.BytesIO(image), "the given bytes")
-    if isinstance(image, (str, os.PathLike)):
-        return _open_pil(Path(image), str(image))
-    raise ImageReadError(
-        f"expected an image path, bytes, a PIL image, a numpy array or a LoadedImage; got {type(image).__name__}"
-    )
-
-
-def _open_pil(src: Any, name: str) -> tuple[np.ndarray, Optional[np.ndarray]]:
-    if isinstance(src, Path) and not src.is_file():
-        raise ImageReadError(f"{name}: no such file")
-    try:
-        with Image.open(src) as im:
-            im.load()
-            return _from_pil(im, name)
-    except ImageReadError:
-        raise
-    except Exception as e:  # PIL raises UnidentifiedImageError, OSError, SyntaxError... for bad files
-        raise ImageReadError(f"{name}: not a readable image ({type(e).__name__}: {e})") from e
-
-
-def _from_pil(im: Image.Image, name: str) -> tuple[np.ndarray, Optional[np.ndarray]]:
-    alpha = None
-    if im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (im.mode == "P" and "transparency" in im.info):
-        alpha = np.asarray(im.convert("RGBA").getchannel("A"))
-    return np.asarray(im.convert("RGB")), alpha
-
-
-def _float_to_uint8(a: np.ndarray, name: str) -> np.ndarray:
-    if a.dtype == np.uint16:
-        return ((a.astype(np.float32) / 257.0) + 0.5).astype(np.uint8)
-    if not np.issubdtype(a.dtype, np.floating):
-        raise ImageReadError(f"{name}: expected uint8, uint16 or float values in [0, 1], got dtype {a.dtype}")
-    return (np.clip(a, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-
-
-def _from_array(a: np.ndarray) -> tuple[np.ndarray, Optional[np.ndarray]]:
-    if a.ndim == 3 and a.shape[2] == 1:
-        a = a[..., 0]
-    if a.ndim == 2:
-        a = np.repeat(a[..., None], 3, axis=2)
-    if a.ndim != 3 or a.shape[2] not in (3, 4):
-        raise ImageReadError(f"expected an (H, W), (H, W, 3) or (H, W, 4) array, got shape {a.shape}")
-    if a.dtype != np.uint8:
-        a = _float_to_uint8(a, "the given array")
-    alpha = np.ascontiguousarray(a[..., 3]) if a.shape[2] == 4 else None
-    return _check_rgb(np.ascontiguousarray(a[..., :3]), "the given array"), alpha
-
-
-def _check_rgb(rgb: np.ndarray, name: str) -> np.ndarray:
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ImageReadError(f"{name}: expected (H, W, 3) uint8, got shape {rgb.shape} dtype {rgb.dtype}")
-    if rgb.shape[0] < 1 or rgb.shape[1] < 1:
-        raise ImageReadError(f"{name}: empty image of shape {rgb.shape}")
-    return rgb
+    Through :func:`restoration_lib.io.read_image`: a gray file becomes 3 equal channels (as PIL's ``convert("RGB")``
+    in the original), EXIF orientation is applied, 16-bit sources are rounded to 8 bits, and a fully opaque alpha
+    channel counts as none.
+    """
+    loaded = read_image(image)
+    return loaded.rgb, loaded.alpha
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -217,34 +150,54 @@ def add_watermark(rgb: np.ndarray, text: str = "DeOldify") -> np.ndarray:
 
 
 class _LiveBytes(TorchDispatchMode):
-    """Tracks the bytes of tensors alive during a (meta-device) forward pass, and their peak."""
+    """Tracks the bytes of the storages that ops allocate during a (meta-device) forward pass, and their peak.
+
+    A storage counts from the op that allocates it until the last tensor using it (views included) is freed.
+    Outputs of view ops and in-place/``out=`` ops alias an existing storage and allocate nothing.
+    """
 
     def __init__(self):
         super().__init__()
         self.live = 0
         self.peak = 0
+        self._storages: dict[int, list[int]] = {}  # storage id → [bytes, tensors alive]
 
-    def _release(self, n: int) -> None:
-        self.live -= n
+    def _release(self, key: int) -> None:
+        entry = self._storages[key]
+        entry[1] -= 1
+        if entry[1] == 0:
+            self.live -= entry[0]
+            del self._storages[key]
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         for t in out if isinstance(out, (tuple, list)) else (out,):
-            if isinstance(t, torch.Tensor) and t._base is None and not getattr(t, "_counted", False):
-                n = t.untyped_storage().nbytes()
-                self.live += n
+            if not isinstance(t, torch.Tensor) or getattr(t, "_tracked", False):
+                continue
+            key = t.untyped_storage()._cdata
+            if key not in self._storages:
+                if func.is_view:
+                    continue  # a view of a parameter or of the input: not an activation
+                self._storages[key] = [t.untyped_storage().nbytes(), 0]
+                self.live += self._storages[key][0]
                 self.peak = max(self.peak, self.live)
-                t._counted = True
-                weakref.finalize(t, self._release, n)
+            self._storages[key][1] += 1
+            t._tracked = True
+            weakref.finalize(t, self._release, key)
         return out
 
 
-_META_NETS: dict[tuple[str, float, torch.dtype], nn.Module] = {}
+_META_NETS: dict[tuple, nn.Module] = {}
 _ESTIMATES: dict[tuple, int] = {}
 
 
 def estimate_activation_bytes(
-    variant: str, nf_factor: float, size: int, batch: int = 1, dtype: torch.dtype = torch.float32
+    variant: str,
+    nf_factor: float,
+    size: int,
+    batch: int = 1,
+    dtype: torch.dtype = torch.float32,
+    winograd: bool = False,
 ) -> int:
     """Peak bytes of the activations of one forward pass, measured on the meta device (no compute, no memory).
 
@@ -254,14 +207,17 @@ def estimate_activation_bytes(
         size: side of the square input.
         batch: images per forward pass.
         dtype: activation dtype.
+        winograd: the decoder uses Winograd convolutions (fast mode on CPU), with their temporary buffers.
     """
-    key = (variant, float(nf_factor), int(size), int(batch), dtype)
+    key = (variant, float(nf_factor), int(size), int(batch), dtype, winograd)
     if key not in _ESTIMATES:
-        net_key = (variant, float(nf_factor), dtype)
+        net_key = (variant, float(nf_factor), dtype, winograd)
         if net_key not in _META_NETS:
             with torch.device("meta"):
-                net = DeOldifyGenerator(variant, nf_factor)
-            _META_NETS[net_key] = finalize(net).eval().to(dtype)
+                net = finalize(DeOldifyGenerator(variant, nf_factor))
+                if winograd:
+                    use_winograd(net)
+            _META_NETS[net_key] = net.eval().to(dtype)
         x = torch.empty(batch, 3, size, size, device="meta", dtype=dtype)
         counter = _LiveBytes()
         with torch.inference_mode(), counter:
@@ -403,7 +359,10 @@ class Colorizer:
         net = self.net
         if not isinstance(net, DeOldifyGenerator):
             return None
-        act = estimate_activation_bytes(net.variant, net.nf_factor, RENDER_BASE * render_factor, batch, self.dtype)
+        winograd = any(isinstance(m, WinogradConv3x3) for m in net.modules())
+        act = estimate_activation_bytes(
+            net.variant, net.nf_factor, RENDER_BASE * render_factor, batch, self.dtype, winograd=winograd
+        )
         return int(act * _MEMORY_MARGIN)
 
     def fit_render_factor(self, render_factor: int, batch: int = 1) -> int:
@@ -435,11 +394,23 @@ class Colorizer:
     # -- the model step -------------------------------------------------------------------------------------
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device, self.dtype)
+        xd = x.to(self.device, self.dtype)
         if self.device.type == "cpu":
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            return self.net(x)
+            xd = xd.contiguous(memory_format=torch.channels_last)
+        # exact mode on CUDA: no TF32 convolutions (they would round inputs to 10 mantissa bits)
+        exact_cuda = self.device.type == "cuda" and self.dtype == torch.float32
+        flags = torch.backends.cudnn.flags(enabled=True, allow_tf32=False) if exact_cuda else contextlib.nullcontext()
+        with torch.inference_mode(), flags:
+            y = self.net(xd)
+            if self.dtype == torch.float16 and not bool(torch.isfinite(y).all()):
+                warnings.warn(
+                    "float16 overflowed in this network (non-finite outputs); this Colorizer now runs in float32",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+                self.net, self.dtype = self.net.float(), torch.float32
+                y = self.net(x.to(self.device, torch.float32))
+        return y
 
     def model_squares(self, rgbs: Sequence[np.ndarray], render_factor: int) -> tuple[np.ndarray, int]:
         """Steps 2–6 for a batch of images: (N, S, S, 3) uint8 model colours and the render factor used.
@@ -539,41 +510,6 @@ class Colorizer:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Writing results
-
-
-def _write_image(path: Path, rgb: np.ndarray, alpha: Optional[np.ndarray] = None, protect: Sequence = ()) -> Path:
-    """Write atomically (temp file in the same folder, then rename), never over a protected (input) path."""
-    try:
-        from . import io as rio
-    except ImportError:  # pragma: no cover - depends on merge order
-        rio = None
-    if rio is not None and hasattr(rio, "write_image"):
-        rio.write_image(path, rgb, alpha=alpha, protect=tuple(protect))
-        return Path(path)
-    path = Path(path)
-    for p in protect:
-        if Path(p).exists() and path.exists() and os.path.samefile(p, path):
-            raise ImageWriteError(f"{path}: refusing to overwrite the input image")
-    arr = rgb if alpha is None else np.dstack([rgb, alpha])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fmt = Image.registered_extensions().get(path.suffix.lower())
-    if fmt is None:
-        raise ImageWriteError(f"{path}: unknown image extension {path.suffix!r} (use .png, .jpg, .tif ...)")
-    if alpha is not None and fmt == "JPEG":
-        arr = rgb
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        Image.fromarray(arr).save(tmp, format=fmt)
-        os.replace(tmp, path)
-    except Exception as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise ImageWriteError(f"{path}: could not write ({e})") from e
-    return path
-
-
-# ----------------------------------------------------------------------------------------------------------------
 # Compatibility with the original's entry points
 
 
@@ -631,13 +567,16 @@ class ImageColorizer:
                 ax.axis("off")
                 if display_render_factor and title == "colorized":
                     ax.text(10, 10, f"render_factor: {rf}", color="white", backgroundcolor="black", va="top")
-            if _in_notebook():
-                plt.show()
+            _show_in_notebook(fig)
         finally:
             plt.close(fig)
         out = out_dir / path.name
+        if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"):
+            out = out.with_suffix(".png")
+        if out.resolve() == path.resolve():  # results_dir is the input's folder: never replace the input
+            out = out.with_name(f"{out.stem}_colorized{out.suffix}")
         arr = np.asarray(result)
-        _write_image(out, arr[..., :3], arr[..., 3] if arr.shape[2] == 4 else None, protect=(path,))
+        write_image(out, arr[..., :3], alpha=arr[..., 3] if arr.shape[2] == 4 else None, protect=(path,))
         return out
 
 
@@ -646,10 +585,16 @@ def _open_for_display(path: Path) -> Image.Image:
     return Image.fromarray(rgb)
 
 
-def _in_notebook() -> bool:
-    import matplotlib
-
-    return "inline" in matplotlib.get_backend().lower() or "ipympl" in matplotlib.get_backend().lower()
+def _show_in_notebook(fig) -> None:
+    """Display ``fig`` when running in a Jupyter kernel (the caller closes it afterwards)."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and getattr(shell, "kernel", None) is not None:
+        display(fig)
 
 
 def get_image_colorizer(
@@ -708,7 +653,6 @@ class VideoColorizer:
             VideoError: no such file, no video stream, or an undecodable container.
         """
         import av
-        from tqdm.auto import tqdm
 
         src = Path(source_path)
         if not src.is_file():
@@ -726,58 +670,60 @@ class VideoColorizer:
                 raise VideoError(f"{src}: has no video stream")
             vin = inp.streams.video[0]
             ain = inp.streams.audio[0] if inp.streams.audio else None
-            rate = vin.average_rate or vin.guessed_rate or 25
-            total = vin.frames or None
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=dst.suffix or ".mp4", dir=dst.parent)
-            os.close(fd)
             try:
-                with av.open(tmp, "w") as out:
-                    vout = out.add_stream("libx264", rate=rate)
-                    vout.width, vout.height = vin.codec_context.width, vin.codec_context.height
-                    vout.pix_fmt = "yuv420p"
-                    vout.options = {"crf": str(crf)}
-                    aout = None
-                    if ain is not None:
-                        try:
-                            aout = out.add_stream_from_template(ain)
-                        except Exception:
-                            aout = None  # a codec the container cannot hold: the film is written silent
-                    streams = [vin] + ([ain] if aout is not None else [])
-                    n = 0
-                    with tqdm(total=total, desc="colorize video", unit="frame", disable=not self.colorizer.progress) as bar:
-                        for packet in inp.demux(*streams):
-                            if packet.stream is ain:
-                                if packet.dts is not None:
-                                    packet.stream = aout
-                                    out.mux(packet)
-                                continue
-                            for frame in packet.decode():
-                                if max_frames is not None and n >= max_frames:
-                                    break
-                                rgb = frame.to_ndarray(format="rgb24")
-                                col = self.colorizer(rgb, rf, post_process=post_process, watermark=watermarked)
-                                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(col[..., :3]), format="rgb24")
-                                vf.pts = frame.pts
-                                vf.time_base = frame.time_base
-                                for p in vout.encode(vf):
-                                    out.mux(p)
-                                n += 1
-                                bar.update(1)
-                    for p in vout.encode():
-                        out.mux(p)
-                if n == 0:
-                    raise VideoError(f"{src}: no frames could be decoded")
-                os.replace(tmp, dst)
-            except VideoError:
-                Path(tmp).unlink(missing_ok=True)
+                with atomic_path(dst, protect=(src,)) as tmp:
+                    n = self._transcode(inp, vin, ain, tmp, rf, post_process, watermarked, max_frames, crf)
+                    if n == 0:
+                        raise VideoError(f"{src}: no frames could be decoded")
+            except RestorationError:
                 raise
-            except Exception as e:
-                Path(tmp).unlink(missing_ok=True)
-                if isinstance(e, RestorationError):
-                    raise
+            except Exception as e:  # PyAV/FFmpeg errors while decoding or encoding
                 raise VideoError(f"{src}: colorizing failed ({type(e).__name__}: {e})") from e
         return dst
+
+    def _transcode(self, inp, vin, ain, tmp: Path, rf: int, post_process: bool, watermarked: bool,
+                   max_frames: Optional[int], crf: int) -> int:
+        import av
+        from tqdm.auto import tqdm
+
+        total = vin.frames or None
+        if max_frames is not None:
+            total = min(total or max_frames, max_frames)
+        with av.open(str(tmp), "w", format="mp4" if tmp.suffix.lower() == ".tmp" else None) as out:
+            vout = out.add_stream("libx264", rate=vin.average_rate or vin.guessed_rate or 25)
+            vout.width, vout.height = vin.codec_context.width, vin.codec_context.height
+            vout.pix_fmt = "yuv420p"
+            vout.options = {"crf": str(crf)}
+            aout = None
+            if ain is not None:
+                try:
+                    aout = out.add_stream_from_template(ain)
+                except Exception:  # a codec the container cannot hold: the film is written without sound
+                    aout = None
+            n = 0
+            with tqdm(total=total, desc="colorize video", unit="frame", disable=not self.colorizer.progress) as bar:
+                for packet in inp.demux(*([vin] + ([ain] if aout is not None else []))):
+                    if max_frames is not None and n >= max_frames:
+                        break
+                    if packet.stream is ain:
+                        if packet.dts is not None:
+                            packet.stream = aout
+                            out.mux(packet)
+                        continue
+                    for frame in packet.decode():
+                        if max_frames is not None and n >= max_frames:
+                            break
+                        rgb = frame.to_ndarray(format="rgb24")
+                        col = self.colorizer(rgb, rf, post_process=post_process, watermark=watermarked)
+                        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(col[..., :3]), format="rgb24")
+                        vf.pts, vf.time_base = frame.pts, frame.time_base
+                        for p in vout.encode(vf):
+                            out.mux(p)
+                        n += 1
+                        bar.update(1)
+            for p in vout.encode():
+                out.mux(p)
+        return n
 
 
 def get_video_colorizer(
@@ -813,7 +759,7 @@ def _cli(args: argparse.Namespace) -> int:
                                     watermark=args.watermark)
     for w in caught:
         print(f"warning: {w.message}")
-    _write_image(dst, result.image, result.alpha, protect=(src,))
+    write_image(dst, result.image, alpha=result.alpha, protect=(src,))
     if not args.quiet:
         print(f"{dst} ({colorizer.model_name}, render_factor {result.render_factor}, {args.precision})")
     return 0

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import warnings
 from pathlib import Path
 
@@ -90,7 +89,6 @@ def test_truncated_checkpoint(tmp_path):
 
 
 def test_missing_weights_names_the_file(tmp_path):
-    pytest.importorskip("restoration_lib.weights", reason="restoration_lib.weights is not merged yet")
     with pytest.raises(MissingWeightsError) as e:
         C.Colorizer("artistic", device="cpu", weights_dir=tmp_path)
     assert "ColorizeArtistic_gen.pth" in str(e.value) and "weights fetch" in str(e.value)
@@ -316,28 +314,14 @@ def test_cli_colorize(fake_weights, photo, tmp_path, capsys):
 
 # -- the published weights --------------------------------------------------------------------------------------
 
-_PUBLISHED = {
-    "artistic": ("deoldify-artistic", 255_144_681, "3f750246fa220529323b85a8905f9b49c0e5d427099185334d048fb5b5e22477"),
-    "stable": ("deoldify-stable", 874_066_230, "ca9cd7f43fb8b222c9a70f7b292e305a000694b0ff9d2ae4a6747b1a2e1ee5af"),
-    "video": ("deoldify-video", 874_066_230, "e3d98bb6a222354c79f95485c2f078a89dc724e9183662506d9e0f5aafac83ad"),
-}
-
-
 @pytest.mark.real_weights
-@pytest.mark.parametrize("model", sorted(_PUBLISHED))
+@pytest.mark.parametrize("model", ["artistic", "stable", "video"])
 def test_published_weights_colorize(model, data_dir):
-    weights = pytest.importorskip("restoration_lib.weights", reason="restoration_lib.weights is not merged yet")
-    name, size, sha = _PUBLISHED[model]
-    try:
-        path = weights.find(name)
-    except MissingWeightsError as e:
-        pytest.skip(f"published {name} weights absent: {str(e).splitlines()[0]}")
-    assert path.stat().st_size == size, f"{path}: {path.stat().st_size} bytes, expected {size}"
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    assert h.hexdigest() == sha, f"{path}: sha256 differs from the published file"
+    from weights_fixtures import real_checkpoint
+
+    name = C.MODELS[model]
+    path = real_checkpoint(name)  # skips when absent; checks size and sha256 against the registry first
+    assert path.stat().st_size == {"artistic": 255_144_681}.get(model, 874_066_230)
     rgb = np.asarray(Image.open(data_dir / "old" / "bw" / "Dancing.png").convert("RGB"))
     col = C.Colorizer(model, device="cpu", progress=False)
     out = col(rgb, 21)
@@ -346,3 +330,5 @@ def test_published_weights_colorize(model, data_dir):
     assert np.abs(yuv[..., 0] - cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV)[..., 0]).mean() < 1.0
     # trained weights give real colour (a gray image has U = V = 128 everywhere)
     assert np.abs(yuv[..., 1:] - 128).mean() > 2.0
+    fast = C.Colorizer(model, device="cpu", precision="fast", progress=False)(rgb, 21)
+    assert _psnr(fast, out) >= 40.0

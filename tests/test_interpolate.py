@@ -110,8 +110,10 @@ def test_adapters_are_a_table():
 
 
 def test_fast_precision_keeps_the_flow_input_and_output_layers_in_fp32():
-    interp = Interpolator(IFNet(), device="cpu", precision="bf16")
+    mine = IFNet()
+    interp = Interpolator(mine, device="cpu", precision="bf16")
     net = interp.net
+    assert mine.block1.convblock[0][0].weight.dtype == torch.float32  # the caller's module is left alone
     assert net.block1.convblock[0][0].weight.dtype == torch.bfloat16
     assert net.block1.conv0[1][0].weight.dtype == torch.bfloat16
     assert net.block1.conv0[0][0].weight.dtype == torch.float32

@@ -183,6 +183,12 @@ def test_cli_repair(global_zip, photo, tmp_path):
         args = build_parser().parse_args(["repair", str(src), str(src), "--classical", "--no-faces"])
         args.func(args)
     assert cli_main(["repair", str(tmp_path / "missing.png"), str(out), "--classical"]) == 1
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    Image.fromarray(photo).save(folder / "a.jpg")
+    (folder / "notes.txt").write_text("not an image")
+    assert cli_main(["repair", str(folder), str(tmp_path / "fixed"), "--classical", "--no-faces", "--no-progress"]) == 0
+    assert sorted(p.name for p in (tmp_path / "fixed").iterdir()) == ["a.png"]
 
 
 def test_input_checks(ckpts):

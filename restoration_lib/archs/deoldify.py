@@ -245,7 +245,7 @@ class SelfAttention(nn.Module):
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, max_logits: int = 1 << 23) -> torch.Tensor:
     """``softmax(q kᵀ) v`` per batch item, without scaling, in blocks of query rows.
 
-    Logits and softmax are computed in float32 whatever the input dtype (a bfloat16 logit of magnitude 50 would
+    Logits and softmax are computed in (at least) float32 whatever the input dtype (a bfloat16 logit of magnitude 50 would
     be off by up to 0.1); the product with ``v`` runs in ``v``'s dtype. At most ``max_logits`` logits exist at a
     time, so memory stays linear in the number of positions.
 
@@ -258,11 +258,12 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, max_logits: int = 
     n, length, _ = q.shape
     out = v.new_empty(n, length, v.shape[-1])
     rows = max(1, max_logits // length)
+    acc = torch.promote_types(q.dtype, torch.float32)
     for b in range(n):
-        kb = k[b].float().t().contiguous()
+        kb = k[b].to(acc).t().contiguous()
         vb = v[b].contiguous()
         for r0 in range(0, length, rows):
-            logits = torch.mm(q[b, r0 : r0 + rows].float(), kb)
+            logits = torch.mm(q[b, r0 : r0 + rows].to(acc), kb)
             p = torch.softmax(logits, dim=-1).to(v.dtype)
             torch.mm(p, vb, out=out[b, r0 : r0 + rows])
     return out

@@ -8,12 +8,14 @@ adding one entry to :data:`ADAPTERS` (or calling :func:`register_adapter`); the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import torch
 from torch import nn
 
 from ..archs.rife import IFBlock, pad_multiple
+from ..archs.rife4x import FlowBlock4x
+from .slomo import slomo_batch
 
 __all__ = ["NetAdapter", "ADAPTERS", "register_adapter", "adapter_for", "GENERIC_ADAPTER"]
 
@@ -53,11 +55,23 @@ def cast_flow_blocks(net: nn.Module, dtype: torch.dtype) -> nn.Module:
     if dtype == torch.float32:
         return net
     for m in net.modules():
-        if isinstance(m, IFBlock) or (hasattr(m, "conv0") and hasattr(m, "convblock")):
+        if isinstance(m, FlowBlock4x):
+            m.convblock.to(dtype=dtype, memory_format=torch.channels_last)
+        elif isinstance(m, IFBlock) or (hasattr(m, "conv0") and hasattr(m, "convblock")):
             m.to(memory_format=torch.channels_last)
             m.convblock.to(dtype=dtype)
             for layer in list(m.conv0)[1:]:
                 layer.to(dtype=dtype)
+    return net
+
+
+def cast_unets(net: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """Reduced precision for Super SloMo: both U-Nets in ``dtype`` (channels-last); the flow arithmetic,
+    warps and blend stay float32."""
+    if dtype == torch.float32:
+        return net
+    for unet in (net.flowComp, net.ArbTimeFlowIntrp):
+        unet.to(dtype=dtype, memory_format=torch.channels_last)
     return net
 
 
@@ -71,11 +85,14 @@ class NetAdapter:
         infer: ``(net, img0, img1, t, scale) -> frame``; padded float32 (N, 3, Hp, Wp) frames in [0, 1]
             in, the (N, 3, Hp, Wp) float32 frame at time ``t`` out.
         cast: ``(net, dtype) -> net`` makes the reduced-precision ("fast") variant of a loaded network.
+        many: optional ``(net, img0, img1, ts, scale) -> [frame per t]`` for networks that share work
+            between the times of one pair (Super SloMo's flow net); used instead of ``infer`` when given.
     """
 
     pad_multiple: Callable[[float], int]
-    infer: Callable[[nn.Module, torch.Tensor, torch.Tensor, float, float], torch.Tensor]
+    infer: Optional[Callable[[nn.Module, torch.Tensor, torch.Tensor, float, float], torch.Tensor]] = None
     cast: Callable[[nn.Module, torch.dtype], nn.Module] = _cast_whole
+    many: Optional[Callable[[nn.Module, torch.Tensor, torch.Tensor, Sequence[float], float], list]] = None
 
 
 #: Used for networks passed as modules without a registered adapter: RIFE's calling convention
@@ -85,6 +102,12 @@ GENERIC_ADAPTER = NetAdapter(pad_multiple=pad_multiple, infer=_call_rife_style)
 #: Registered network name → adapter.
 ADAPTERS: dict[str, NetAdapter] = {
     "rife-4.0": NetAdapter(pad_multiple=pad_multiple, infer=_call_mixed, cast=cast_flow_blocks),
+    # RIFE 4.6 / 4.25 / 4.26: same calling convention and padding rule (Practical-RIFE inference_video.py)
+    "rife-4.6": NetAdapter(pad_multiple=pad_multiple, infer=_call_mixed, cast=cast_flow_blocks),
+    "rife-4.25": NetAdapter(pad_multiple=pad_multiple, infer=_call_mixed, cast=cast_flow_blocks),
+    "rife-4.26": NetAdapter(pad_multiple=pad_multiple, infer=_call_mixed, cast=cast_flow_blocks),
+    # Super SloMo: no padding; the official path resizes to multiples of 32 and back (interpolate.slomo)
+    "superslomo": NetAdapter(pad_multiple=lambda scale: 1, many=slomo_batch, cast=cast_unets),
 }
 
 

@@ -1,6 +1,7 @@
 """The :class:`Interpolator` task: a frame at any time between two frames, from any frame size."""
 from __future__ import annotations
 
+import copy
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
@@ -115,6 +116,8 @@ class Interpolator:
             self.name = model
         elif isinstance(model, nn.Module):
             self.adapter = adapter_for(model) or GENERIC_ADAPTER
+            if self.dtype != torch.float32:  # the reduced-precision variant must not change the caller's module
+                model = copy.deepcopy(model)
             net = model.eval().requires_grad_(False).to(self.device)
             spec = getattr(model, "spec", None)
             self.name = getattr(spec, "name", type(model).__name__)
@@ -138,6 +141,8 @@ class Interpolator:
         m = self.adapter.pad_multiple(self.scale)
         a, (h, w) = pad_to_multiple(img0, m)
         b, _ = pad_to_multiple(img1, m)
+        if self.adapter.many is not None:
+            return [y[..., :h, :w] for y in self.adapter.many(self.net, a, b, [float(t) for t in ts], self.scale)]
         return [self.adapter.infer(self.net, a, b, float(t), self.scale)[..., :h, :w] for t in ts]
 
     def many(self, frame0: Any, frame1: Any, ts: Sequence[float]) -> list:
