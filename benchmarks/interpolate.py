@@ -12,7 +12,7 @@ loads the model, measures the machine's matmul rate for the compute dtype, times
 memory; the parent compares the fast output with the exact one (PSNR). Timings on a shared machine are
 noisy: the load average is printed with the tables.
 
-To benchmark more models, append their names to ``QUALITY_METHODS`` / ``SPEED_MODELS``.
+To benchmark more models, add their names to ``QUALITY_METHODS`` / ``SPEED_MODELS``.
 """
 from __future__ import annotations
 
@@ -38,11 +38,12 @@ DATA = Path(os.environ.get("RESTORATION_SHARED", ROOT.parent / "shared")) / "dat
 #: published weights are absent is listed as such (quality needs the real weights)
 QUALITY_METHODS = ["rife-4.0", "rife-4.0:fast", "rife-4.6", "rife-4.25", "rife-4.26", "superslomo", "flow",
                    "minterpolate", "blend", "repeat"]
-#: models timed at every size and precision; without their published weights they run with stand-in weights
-#: (random, same architecture: the speed does not depend on the values)
-SPEED_MODELS = ["rife-4.0", "rife-4.6", "rife-4.25", "superslomo", "flow"]
+#: models timed at every size, with the precisions to time (the flow model has no reduced precision); without
+#: their published weights they run with stand-in weights (random, same architecture: the speed does not
+#: depend on the values)
+SPEED_MODELS = {"rife-4.0": ["exact", "fast"], "rife-4.6": ["exact", "fast"], "rife-4.25": ["exact", "fast"],
+                "superslomo": ["exact", "fast"], "flow": ["exact"]}
 SIZES = {"720p": (720, 1280), "1080p": (1080, 1920)}
-PRECISIONS = ["exact", "fast"]
 BASELINES = ("minterpolate", "blend", "repeat")
 
 
@@ -122,7 +123,6 @@ def one_config(model: str, size: str, precision: str, repeats: int, out_npy: str
     from restoration_lib import models
     from restoration_lib.errors import MissingWeightsError
 
-    base_rss = peak_rss_bytes()
     stand_in = False
     try:
         interp = Interpolator(model, device="cpu", precision=precision)
@@ -142,17 +142,17 @@ def one_config(model: str, size: str, precision: str, repeats: int, out_npy: str
         out = interp.predict(x0, x1, [0.5])[0]
     np.save(out_npy, out[0].permute(1, 2, 0).clamp(0, 1).mul(255).round().byte().numpy())
     return {"sec": sec, "flops": fc.get_total_flops(), "rate": rate, "dtype": str(dtype).replace("torch.", ""),
-            "rss": peak_rss_bytes(), "base_rss": base_rss, "stand_in": stand_in}
+            "rss": peak_rss_bytes(), "stand_in": stand_in}
 
 
 def speed_table(repeats: int) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for model in SPEED_MODELS:
+        for model, precisions in SPEED_MODELS.items():
             for size in SIZES:
                 exact_npy = None
                 res = {}
-                for precision in PRECISIONS:
+                for precision in precisions:
                     npy = str(Path(tmp) / f"{model}-{size}-{precision}.npy")
                     cmd = [sys.executable, __file__, "--one", model, size, precision, str(repeats), npy]
                     p = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -167,15 +167,16 @@ def speed_table(repeats: int) -> None:
                     speedup = f"{res['exact']['sec'] / r['sec']:.2f}" if "exact" in res else "—"
                     frac = f"{100 * r['flops'] / r['sec'] / r['rate']:.0f} %" if r["flops"] else "—"
                     rows.append([
-                        model + (" (stand-in weights)" if r.get("stand_in") else ""), size, precision, r["dtype"], f"{r['sec']:.3f}", speedup,
+                        model + (" (stand-in weights)" if r.get("stand_in") else ""), size, precision, r["dtype"],
+                        f"{r['sec']:.3f}", speedup,
                         f"{r['flops'] / 1e9:.1f}" if r["flops"] else "—",
                         f"{r['flops'] / r['sec'] / 1e9:.0f}" if r["flops"] else "—",
                         f"{r['rate'] / 1e9:.0f}", frac, fid,
-                        f"{r['rss'] / 2**20:.0f} ({(r['rss'] - r['base_rss']) / 2**20:.0f})",
+                        f"{r['rss'] / 2**20:.0f}",
                     ])
     print("### Speed: one middle frame (padding, network, cropping), CPU\n")
     print_table(["model", "size", "precision", "dtype", "s/frame", "× exact", "GFLOP", "GFLOP/s",
-                 "matmul GFLOP/s", "of matmul rate", "PSNR vs exact", "peak RSS MiB (+ over imports)"], rows)
+                 "matmul GFLOP/s", "of matmul rate", "PSNR vs exact", "peak RSS MiB"], rows)
     print()
 
 
@@ -196,7 +197,8 @@ def main() -> None:
 
     if args.models:
         QUALITY_METHODS[:] = [m for m in QUALITY_METHODS if m.split(":")[0] in args.models or m in args.models]
-        SPEED_MODELS[:] = [m for m in SPEED_MODELS if m in args.models]
+        for m in [m for m in SPEED_MODELS if m not in args.models]:
+            del SPEED_MODELS[m]
     load0 = os.getloadavg()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {load0[0]:.1f} at start\n")
     if not args.speed_only:

@@ -109,10 +109,13 @@ def test_adapters_are_a_table():
     assert all(isinstance(a, NetAdapter) for a in ADAPTERS.values())
 
 
-def test_fast_precision_only_casts_the_residual_blocks():
-    interp = Interpolator(IFNet(), device="cpu", precision="bf16")
+def test_fast_precision_keeps_the_flow_input_and_output_layers_in_fp32():
+    mine = IFNet()
+    interp = Interpolator(mine, device="cpu", precision="bf16")
     net = interp.net
+    assert mine.block1.convblock[0][0].weight.dtype == torch.float32  # the caller's module is left alone
     assert net.block1.convblock[0][0].weight.dtype == torch.bfloat16
+    assert net.block1.conv0[1][0].weight.dtype == torch.bfloat16
     assert net.block1.conv0[0][0].weight.dtype == torch.float32
     assert net.block1.lastconv.weight.dtype == torch.float32
     out = interp(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64))

@@ -11,7 +11,6 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-import torch
 from torch import nn
 
 from restoration_lib import cli

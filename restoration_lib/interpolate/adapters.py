@@ -14,7 +14,6 @@ import torch
 from torch import nn
 
 from ..archs.rife import IFBlock, pad_multiple
-from ..archs.rife4x import FlowBlock4x
 from .slomo import slomo_batch
 
 __all__ = ["NetAdapter", "ADAPTERS", "register_adapter", "adapter_for", "GENERIC_ADAPTER"]
@@ -42,15 +41,24 @@ def _call_mixed(net: nn.Module, img0: torch.Tensor, img1: torch.Tensor, t: float
 
 
 def cast_flow_blocks(net: nn.Module, dtype: torch.dtype) -> nn.Module:
-    """Reduced precision for RIFE-style networks: only the residual ``convblock`` of every
-    :class:`IFBlock` (about 85 % of the arithmetic) runs in ``dtype``, in channels-last memory layout;
-    the input/output convolutions, flows, warps and the blend stay float32, which keeps the result
-    within ~50 dB of the float32 one."""
+    """Reduced precision for RIFE-style networks (blocks with ``conv0``, ``convblock``, ``lastconv``, such
+    as :class:`IFBlock`; the block's forward must cast its input to each part's dtype, as IFBlock does).
+
+    The residual ``convblock`` and every ``conv0`` layer after the first (over 90 % of the arithmetic) run
+    in ``dtype``. The first convolution, which sees the frames, flows and time map, and ``lastconv``, which
+    writes the flow update, stay float32, and so do the warps and the blend. Every block moves to
+    channels-last memory, which oneDNN convolves faster. Measured against float32: 54-77 dB on the
+    reference crops and 720p frames, where letting the first convolution run in bfloat16 too would give
+    about 45 dB on small crops for ~10 % more speed.
+    """
     if dtype == torch.float32:
         return net
     for m in net.modules():
-        if isinstance(m, (IFBlock, FlowBlock4x)):
-            m.convblock.to(dtype=dtype, memory_format=torch.channels_last)
+        if isinstance(m, IFBlock) or (hasattr(m, "conv0") and hasattr(m, "convblock")):
+            m.to(memory_format=torch.channels_last)
+            m.convblock.to(dtype=dtype)
+            for layer in list(m.conv0)[1:]:
+                layer.to(dtype=dtype)
     return net
 
 

@@ -1,6 +1,7 @@
 """The :class:`Interpolator` task: a frame at any time between two frames, from any frame size."""
 from __future__ import annotations
 
+import copy
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
@@ -115,6 +116,8 @@ class Interpolator:
             self.name = model
         elif isinstance(model, nn.Module):
             self.adapter = adapter_for(model) or GENERIC_ADAPTER
+            if self.dtype != torch.float32:  # the reduced-precision variant must not change the caller's module
+                model = copy.deepcopy(model)
             net = model.eval().requires_grad_(False).to(self.device)
             spec = getattr(model, "spec", None)
             self.name = getattr(spec, "name", type(model).__name__)
