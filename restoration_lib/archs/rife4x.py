@@ -34,7 +34,8 @@ from .rife import RifeDetails, pad_multiple, resize_by
 
 __all__ = ["IFNet4x", "FlowBlock4x", "VERSIONS", "MIN_MULTIPLE", "prepare_flownet", "SPECS"]
 
-# version -> (block widths, feature channels passed between blocks, has encoder head, mask accumulates)
+# version -> block widths, feature channels passed between blocks, encoder head or not, mask logits summed
+# (True) or replaced, base block scales (divided by the user's scale)
 VERSIONS: dict[str, dict] = {
     "4.6": {"widths": (192, 128, 96, 64), "feat": 0, "head": False, "mask_sum": True, "base": (8, 4, 2, 1)},
     "4.25": {"widths": (192, 128, 96, 64, 32), "feat": 8, "head": True, "mask_sum": False, "base": (16, 8, 4, 2, 1)},
