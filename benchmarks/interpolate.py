@@ -38,8 +38,9 @@ DATA = Path(os.environ.get("RESTORATION_SHARED", ROOT.parent / "shared")) / "dat
 #: published weights are absent is listed as such (quality needs the real weights)
 QUALITY_METHODS = ["rife-4.0", "rife-4.0:fast", "rife-4.6", "rife-4.25", "rife-4.26", "superslomo", "flow",
                    "minterpolate", "blend", "repeat"]
-#: models timed at every size and precision; without their published weights they run with stand-in weights
-#: (random, same architecture: the speed does not depend on the values)
+#: models timed at every size, with the precisions to time (the flow model has no reduced precision); without
+#: their published weights they run with stand-in weights (random, same architecture: the speed does not
+#: depend on the values)
 SPEED_MODELS = {"rife-4.0": ["exact", "fast"], "rife-4.6": ["exact", "fast"], "rife-4.25": ["exact", "fast"],
                 "superslomo": ["exact", "fast"], "flow": ["exact"]}
 SIZES = {"720p": (720, 1280), "1080p": (1080, 1920)}
@@ -122,7 +123,6 @@ def one_config(model: str, size: str, precision: str, repeats: int, out_npy: str
     from restoration_lib import models
     from restoration_lib.errors import MissingWeightsError
 
-    base_rss = peak_rss_bytes()
     stand_in = False
     try:
         interp = Interpolator(model, device="cpu", precision=precision)
@@ -142,7 +142,7 @@ def one_config(model: str, size: str, precision: str, repeats: int, out_npy: str
         out = interp.predict(x0, x1, [0.5])[0]
     np.save(out_npy, out[0].permute(1, 2, 0).clamp(0, 1).mul(255).round().byte().numpy())
     return {"sec": sec, "flops": fc.get_total_flops(), "rate": rate, "dtype": str(dtype).replace("torch.", ""),
-            "rss": peak_rss_bytes(), "base_rss": base_rss, "stand_in": stand_in}
+            "rss": peak_rss_bytes(), "stand_in": stand_in}
 
 
 def speed_table(repeats: int) -> None:
@@ -167,7 +167,8 @@ def speed_table(repeats: int) -> None:
                     speedup = f"{res['exact']['sec'] / r['sec']:.2f}" if "exact" in res else "—"
                     frac = f"{100 * r['flops'] / r['sec'] / r['rate']:.0f} %" if r["flops"] else "—"
                     rows.append([
-                        model + (" (stand-in weights)" if r.get("stand_in") else ""), size, precision, r["dtype"], f"{r['sec']:.3f}", speedup,
+                        model + (" (stand-in weights)" if r.get("stand_in") else ""), size, precision, r["dtype"],
+                        f"{r['sec']:.3f}", speedup,
                         f"{r['flops'] / 1e9:.1f}" if r["flops"] else "—",
                         f"{r['flops'] / r['sec'] / 1e9:.0f}" if r["flops"] else "—",
                         f"{r['rate'] / 1e9:.0f}", frac, fid,

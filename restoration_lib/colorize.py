@@ -520,7 +520,9 @@ class ImageColorizer:
     working directory except ``results_dir``.
     """
 
-    def __init__(self, colorizer: Colorizer, render_factor: int = 35, results_dir: Union[str, os.PathLike] = "result_images"):
+    def __init__(
+        self, colorizer: Colorizer, render_factor: int = 35, results_dir: Union[str, os.PathLike] = "result_images"
+    ):
         self.colorizer = colorizer
         self.render_factor = render_factor
         self.results_dir = Path(results_dir)
@@ -557,9 +559,9 @@ class ImageColorizer:
         out_dir = Path(results_dir) if results_dir is not None else self.results_dir
         rf = self.render_factor if render_factor is None else render_factor
         result = self.get_transformed_image(path, rf, post_process=post_process, watermarked=watermarked)
-        panels = [("original", np.asarray(_open_for_display(path))), ("colorized", np.asarray(result))] if compare else [
-            ("colorized", np.asarray(result))
-        ]
+        panels = [("colorized", np.asarray(result))]
+        if compare:
+            panels.insert(0, ("original", np.asarray(_open_for_display(path))))
         fig, axes = plt.subplots(1, len(panels), figsize=figsize, squeeze=False)
         try:
             for ax, (title, img) in zip(axes[0], panels):
@@ -609,13 +611,26 @@ def get_image_colorizer(
 ) -> ImageColorizer:
     """The original's ``get_image_colorizer``: the artistic (default) or stable model with ``render_factor``.
 
-    ``root_folder`` (the original's folder holding ``models/``) is used as ``weights_dir`` when that is not given
-    and ``root_folder/models`` exists.
+    With ``root_folder``, a checkpoint where the original kept it (``root_folder/models/ColorizeArtistic_gen.pth``)
+    is used when present; otherwise the library's weights folder (``weights_dir``).
     """
-    if weights_dir is None and root_folder is not None and (Path(root_folder) / "models").is_dir():
-        weights_dir = Path(root_folder) / "models"
-    colorizer = Colorizer("artistic" if artistic else "stable", device=device, precision=precision, weights_dir=weights_dir)
+    model = "artistic" if artistic else "stable"
+    colorizer = Colorizer(_compat_network(model, root_folder, device, weights_dir), device=device, precision=precision)
     return ImageColorizer(colorizer, render_factor=render_factor, results_dir=results_dir)
+
+
+def _compat_network(model: str, root_folder, device: DeviceLike, weights_dir) -> Union[str, nn.Module]:
+    """The network from the original's ``<root_folder>/models/<file>`` when it is there, else the model name."""
+    if root_folder is not None:
+        from . import weights as _weights
+
+        name = MODELS[model]
+        legacy = Path(root_folder) / "models" / _weights.registry()[models.get_spec(name).weights_id].file
+        if legacy.is_file():
+            return models.load(name, legacy, device=pick_device(device))
+    if weights_dir is None:
+        return model
+    return _load_named(MODELS[model], pick_device(device), weights_dir)
 
 
 class VideoColorizer:

@@ -41,7 +41,8 @@ def deoldify_net(reference_dir, make_checkpoint):
 
 
 def test_manifest_keys_and_shapes(reference_dir, make_checkpoint):
-    for variant, name in (("artistic", "deoldify-artistic"), ("stable", "deoldify-stable"), ("stable", "deoldify-video")):
+    pairs = (("artistic", "deoldify-artistic"), ("stable", "deoldify-stable"), ("stable", "deoldify-video"))
+    for variant, name in pairs:
         want = make_checkpoint.load_manifest(reference_dir / "deoldify" / f"{variant}.manifest.json")
         got = models.expected_shapes(name)
         assert {k: list(v) for k, v in got.items()} == want

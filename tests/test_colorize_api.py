@@ -13,7 +13,7 @@ from PIL import Image
 
 from restoration_lib import colorize as C
 from restoration_lib import models
-from restoration_lib.errors import CheckpointError, ImageReadError, ImageWriteError, MissingWeightsError, RestorationError
+from restoration_lib.errors import CheckpointError, ImageReadError, MissingWeightsError, RestorationError
 
 from _deoldify_nets import standin_net
 
@@ -69,6 +69,17 @@ def test_stable_checkpoint_given_as_artistic(tmp_path, monkeypatch):
     monkeypatch.setattr(C, "_load_named", lambda name, device, wd: models.load(name, path, device=device))
     with pytest.raises(CheckpointError, match="deoldify-stable"):
         C.Colorizer("artistic", device="cpu")
+
+
+def test_official_file_layout_loads(tmp_path):
+    """The published files are fastai ``Learner.save`` outputs: {'model': state_dict, 'opt': ...} with pickled
+    ``slice`` objects, in torch's legacy (non-zip) format."""
+    shapes = models.expected_shapes("deoldify-artistic")
+    sd = {k: torch.zeros(1).expand(*v) if len(v) else torch.zeros((), dtype=torch.long) for k, v in shapes.items()}
+    path = tmp_path / "ColorizeArtistic_gen.pth"
+    torch.save({"model": sd, "opt": {"lr": slice(1e-5, 1e-3), "wd": 1e-3}}, path, _use_new_zipfile_serialization=False)
+    net = models.load("deoldify-artistic", path)
+    assert net.spec.name == "deoldify-artistic" and not net.training
 
 
 def test_html_page_saved_as_checkpoint(tmp_path):
@@ -283,6 +294,18 @@ def test_image_colorizer_compat(fake_weights, photo, tmp_path):
     np.testing.assert_array_equal(np.asarray(img), expected)
     C.get_image_colorizer(artistic=False)
     assert fake_weights[-1] == "deoldify-stable"
+
+
+def test_image_colorizer_finds_the_original_models_folder(tmp_path):
+    """get_image_colorizer(root_folder) uses <root>/models/ColorizeArtistic_gen.pth, where the original kept it."""
+    (tmp_path / "models").mkdir()
+    shapes = models.expected_shapes("deoldify-artistic")
+    path = _tiny_checkpoint(tmp_path / "models" / "ColorizeArtistic_gen.pth", shapes)
+    vis = C.get_image_colorizer(root_folder=tmp_path, artistic=True, results_dir=tmp_path / "out")
+    assert vis.colorizer.model_name == "deoldify-artistic"
+    path.unlink()
+    with pytest.raises(MissingWeightsError):  # absent there: the library's weights folder, which lacks it too
+        C.get_image_colorizer(root_folder=tmp_path, weights_dir=tmp_path / "w")
 
 
 def test_video_colorizer_compat(fake_weights, data_dir, tmp_path):

@@ -157,9 +157,10 @@ def test_fast_precision_stays_close(reference_dir, make_checkpoint):
     sd = _stand_in(make_checkpoint, reference_dir, "rife_v425", meta["seed"])
     frames = [torch.from_numpy(z[k]) for k in ("img0", "img1")]
     exact = Interpolator(models.load("rife-4.25", sd), device="cpu")(*frames, 0.3)
-    net = models.load("rife-4.25", sd)
-    fast = Interpolator(net, device="cpu", precision="fast")(*frames, 0.3)
-    assert net.block0.convblock[0].conv.weight.dtype == torch.bfloat16
+    interp = Interpolator(models.load("rife-4.25", sd), device="cpu", precision="fast")
+    fast = interp(*frames, 0.3)
+    net = interp.net
+    assert net.block0.convblock[0].conv.weight.dtype == torch.bfloat16 and net.block0.conv0[1][0].weight.dtype == torch.bfloat16
     assert net.block0.conv0[0][0].weight.dtype == torch.float32 and fast.dtype == torch.float32
     mse = torch.mean((fast - exact) ** 2).item()
     assert 0 < mse and 10 * np.log10(1 / mse) > 30  # bf16 residual blocks; the flows and warps stay float32

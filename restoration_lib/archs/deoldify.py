@@ -245,9 +245,9 @@ class SelfAttention(nn.Module):
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, max_logits: int = 1 << 23) -> torch.Tensor:
     """``softmax(q kᵀ) v`` per batch item, without scaling, in blocks of query rows.
 
-    Logits and softmax are computed in (at least) float32 whatever the input dtype (a bfloat16 logit of magnitude 50 would
-    be off by up to 0.1); the product with ``v`` runs in ``v``'s dtype. At most ``max_logits`` logits exist at a
-    time, so memory stays linear in the number of positions.
+    Logits and softmax are computed in (at least) float32 whatever the input dtype (a bfloat16 logit of magnitude
+    50 would be off by up to 0.1); the product with ``v`` runs in ``v``'s dtype. At most ``max_logits`` logits
+    exist at a time, so memory stays linear in the number of positions.
 
     Args:
         q: (N, L, d) queries; k: (N, L, d) keys; v: (N, L, C) values.

@@ -34,7 +34,8 @@ from .rife import RifeDetails, pad_multiple, resize_by
 
 __all__ = ["IFNet4x", "FlowBlock4x", "VERSIONS", "MIN_MULTIPLE", "prepare_flownet", "SPECS"]
 
-# version -> (block widths, feature channels passed between blocks, has encoder head, mask accumulates)
+# version -> block widths, feature channels passed between blocks, encoder head or not, mask logits summed
+# (True) or replaced, base block scales (divided by the user's scale)
 VERSIONS: dict[str, dict] = {
     "4.6": {"widths": (192, 128, 96, 64), "feat": 0, "head": False, "mask_sum": True, "base": (8, 4, 2, 1)},
     "4.25": {"widths": (192, 128, 96, 64, 32), "feat": 8, "head": True, "mask_sum": False, "base": (16, 8, 4, 2, 1)},
@@ -85,13 +86,15 @@ class FlowBlock4x(nn.Module):
         The parts are resized one by one and concatenated at the block's resolution: bilinear resizing works
         per channel, so this equals resizing their full-resolution concatenation, without building it.
         """
-        # each part (conv0, convblock, lastconv) runs in its own parameters' dtype, so "fast" precision can be
-        # limited to the residual convblock; flows and masks come back in the input's dtype
+        # each conv of conv0, the residual convblock and lastconv run in their own parameters' dtype, so "fast"
+        # precision can be limited to the inner layers; flows and masks come back in the input's dtype
         io_dtype = parts[0].dtype
         x = [_resize(p, 1.0 / s) for p in parts]
         if flow is not None:
             x.append(_resize(flow, 1.0 / s) / s)
-        y = self.conv0(torch.cat(x, 1).to(self.conv0[0][0].weight.dtype))
+        y = torch.cat(x, 1)
+        for layer in self.conv0:
+            y = layer(y.to(layer[0].weight.dtype))
         y = self.convblock(y.to(self.convblock[0].conv.weight.dtype))
         y = self.lastconv(y.to(self.lastconv[0].weight.dtype)).to(io_dtype)
         y = _resize(y, s)

@@ -67,7 +67,11 @@ def transform_kernel(weight: torch.Tensor) -> torch.Tensor:
 
 
 def winograd_conv3x3(
-    x: torch.Tensor, kernel: torch.Tensor, bias: Optional[torch.Tensor] = None, relu: bool = False, chunk_tiles: int = 768
+    x: torch.Tensor,
+    kernel: torch.Tensor,
+    bias: Optional[torch.Tensor] = None,
+    relu: bool = False,
+    chunk_tiles: int = 768,
 ) -> torch.Tensor:
     """3×3 convolution, stride 1, zero padding 1, through F(4×4, 3×3) (inference only: no autograd).
 

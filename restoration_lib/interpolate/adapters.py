@@ -14,7 +14,6 @@ import torch
 from torch import nn
 
 from ..archs.rife import IFBlock, pad_multiple
-from ..archs.rife4x import FlowBlock4x
 from .slomo import slomo_batch
 
 __all__ = ["NetAdapter", "ADAPTERS", "register_adapter", "adapter_for", "GENERIC_ADAPTER"]
@@ -55,9 +54,7 @@ def cast_flow_blocks(net: nn.Module, dtype: torch.dtype) -> nn.Module:
     if dtype == torch.float32:
         return net
     for m in net.modules():
-        if isinstance(m, FlowBlock4x):
-            m.convblock.to(dtype=dtype, memory_format=torch.channels_last)
-        elif isinstance(m, IFBlock) or (hasattr(m, "conv0") and hasattr(m, "convblock")):
+        if isinstance(m, IFBlock) or (hasattr(m, "conv0") and hasattr(m, "convblock")):
             m.to(memory_format=torch.channels_last)
             m.convblock.to(dtype=dtype)
             for layer in list(m.conv0)[1:]:
