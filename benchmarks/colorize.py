@@ -1,6 +1,7 @@
 """Benchmark: DeOldify colorization speed, memory and fast-mode accuracy.
 
     PYTHONPATH=. python benchmarks/colorize.py [--render-factor 35] [--repeats 3] [--models artistic stable]
+                                               [--threads N]
 
 Prints a Markdown table: seconds per image (the whole ``Colorizer`` call on a real photo), the network's FLOPs
 (counted on the meta device, direct convolutions: what the official code computes), the achieved rate as a
@@ -126,9 +127,14 @@ def main() -> None:
     ap.add_argument("--render-factor", type=int, default=35)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--models", nargs="+", default=["artistic", "stable"], choices=["artistic", "stable", "video"])
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads (default: torch's choice); --threads 1 gives CPU times free of "
+                         "thread-synchronisation waits on a loaded machine")
     ap.add_argument("--one", nargs=2, metavar=("MODEL", "PRECISION"), help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
     if a.one:
         child(a.one[0], a.one[1], a.render_factor, a.repeats, a.out)
         return
@@ -143,6 +149,8 @@ def main() -> None:
                 out = os.path.join(tmp, f"{model}-{precision}.npz")
                 cmd = [sys.executable, __file__, "--one", model, precision, "--out", out,
                        "--render-factor", str(a.render_factor), "--repeats", str(a.repeats)]
+                if a.threads:
+                    cmd += ["--threads", str(a.threads)]
                 res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
                                      env={**os.environ, "PYTHONPATH": str(ROOT)})
                 if res.returncode != 0:
