@@ -61,8 +61,9 @@ def _step(report: DemoReport, what: str, fn: Callable[[], object]) -> Optional[o
     try:
         return fn()
     except MissingWeightsError as e:
-        first = str(e).strip().splitlines()[0]
-        report.notes.append(f"{what}: skipped, weights missing: {first}")
+        lines = str(e).strip().splitlines()
+        fetch = next((ln.strip() for ln in lines if "weights fetch" in ln), "")
+        report.notes.append(f"{what}: skipped, weights missing: {lines[0]}" + (f" ({fetch})" if fetch else ""))
     except ImportError as e:
         report.notes.append(f"{what}: skipped, this installation lacks {e.name or e}")
     except RestorationError as e:

@@ -319,6 +319,9 @@ def atomic_path(dst: Union[str, os.PathLike], protect: Iterable[Union[str, os.Pa
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=f".tmp{dst.suffix}", dir=dst.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; outputs get the usual permissions
     tmp_path = Path(tmp)
     try:
         yield tmp_path

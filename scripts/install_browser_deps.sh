@@ -11,6 +11,6 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo "install_browser_deps: chromium is not installed and this user cannot apt-get it; the browser test will be skipped"
   fi
 fi
-"$PY" -m pip install -q --disable-pip-version-check "playwright==1.55.0" "jupyterlab>=4,<5" \
+"$PY" -m pip install -q --disable-pip-version-check "playwright==1.65.2" "jupyterlab>=4,<5" \
   || echo "install_browser_deps: pip could not install playwright/jupyterlab; the browser test will be skipped"
 exit 0

@@ -134,6 +134,7 @@ def test_write_is_atomic_and_never_over_an_input(tmp_path, corpus):
         write_image(src, _gradient(), protect=[src])
     assert src.read_bytes() == before
     out = write_image(tmp_path / "sub" / "out.png", _gradient(), alpha=np.full((32, 48), 200, np.uint8))
+    assert out.stat().st_mode & 0o044  # readable by others, not mkstemp's 0600
     back = read_image(out)
     assert np.array_equal(back.rgb, _gradient()) and back.alpha is not None and back.alpha[0, 0] == 200
     # a failure while writing leaves neither a partial file nor a temporary one

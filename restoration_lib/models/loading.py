@@ -1,6 +1,7 @@
 """Reading checkpoint files safely and bringing state_dicts into the official key layout."""
 from __future__ import annotations
 
+import datetime
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,7 +18,8 @@ _NEST_KEYS = ("state_dict", "model_state", "params_ema", "params", "model", "net
 def load_checkpoint_file(path: Union[str, Path]) -> Any:
     """``torch.load`` a checkpoint with ``weights_only=True`` and turn every failure into a clear error.
 
-    DeOldify's files pickle ``slice`` objects, which are allowed through ``safe_globals``.
+    DeOldify's files pickle ``slice`` objects and Super SloMo's container a ``datetime`` timestamp; both
+    are allowed through ``safe_globals``.
 
     Raises:
         CheckpointError: missing, empty, HTML page, truncated or otherwise unreadable file.
@@ -46,7 +48,7 @@ def load_checkpoint_file(path: Union[str, Path]) -> Any:
         if bad is not None:
             raise CheckpointError(f"{p}: the checkpoint is corrupt (member {bad} fails its CRC check)")
     try:
-        with torch.serialization.safe_globals([slice]):
+        with torch.serialization.safe_globals([slice, datetime.datetime]):
             return torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises RuntimeError/UnpicklingError/EOFError/... for bad files
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -74,6 +76,16 @@ def canonicalize_state_dict(obj: Any, source: str = "checkpoint") -> dict[str, t
         else:
             break
     sd = {str(k): v for k, v in cur.items() if isinstance(v, torch.Tensor)}
+    if not sd:
+        # A container of several state_dicts (e.g. Super SloMo's {"state_dictFC": ..., "state_dictAT": ...}):
+        # flatten to "<entry>.<key>"; the network's ``prepare`` hook maps these to its own keys.
+        sd = {
+            f"{k}.{sk}": sv
+            for k, v in cur.items()
+            if isinstance(v, Mapping)
+            for sk, sv in v.items()
+            if isinstance(sv, torch.Tensor)
+        }
     if not sd:
         raise CheckpointError(
             f"{source}: holds no tensors at its top level or under {', '.join(_NEST_KEYS)}; "

@@ -54,7 +54,8 @@ def _read_zip_member(path: Path, member: str) -> Any:
         raise CheckpointError(f"{path}: cannot read member {member} ({type(e).__name__}: {e})") from e
     try:
         with torch.serialization.safe_globals([slice]):
-            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+            buffer = io.BytesIO(data)
+            return torch.load(buffer, map_location="cpu", weights_only=True)
     except Exception as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"{path}!{member}: not a loadable checkpoint (torch.load said: {msg[:300]})") from e
