@@ -31,9 +31,11 @@ __all__ = [
     "conv_prelu",
     "deconv_prelu",
     "backward_warp",
+    "warp_pair",
     "pad_multiple",
     "pad_to_multiple",
     "resize_by",
+    "resize_or_keep",
     "IFBlock",
     "ContextNet",
     "RefineUNet",
@@ -69,7 +71,8 @@ _GRIDS: dict = {}  # (H, W, device, dtype) -> (1, 2, H, W) normalised sampling g
 
 
 def _base_grid(flow: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    n, _, h, w = flow.shape
+    """The identity sampling grid, (1, 2, H, W) in [-1, 1] (x then y)."""
+    _, _, h, w = flow.shape
     key = (h, w, str(flow.device), dtype)
     grid = _GRIDS.get(key)
     if grid is None:
@@ -79,7 +82,16 @@ def _base_grid(flow: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         if len(_GRIDS) >= 8:
             _GRIDS.pop(next(iter(_GRIDS)))
         _GRIDS[key] = grid
-    return grid.expand(n, -1, -1, -1)
+    return grid
+
+
+def _sampling_grid(flow: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """(N, H, W, 2) grid_sample grid of a pixel flow (N, 2, H, W): the identity grid plus the flow divided by
+    half the image size minus one (per element the same divisions and additions as the official ``warp``,
+    both channels in one operation instead of a concatenation of two)."""
+    gdtype = torch.promote_types(flow.dtype, torch.float32)
+    half = torch.tensor([(w - 1.0) / 2.0, (h - 1.0) / 2.0], dtype=gdtype, device=flow.device).view(1, 2, 1, 1)
+    return torch.add(_base_grid(flow, gdtype), flow.to(gdtype) / half).permute(0, 2, 3, 1)
 
 
 def backward_warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
@@ -96,19 +108,40 @@ def backward_warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     if flow.dim() != 4 or flow.shape[1] != 2 or flow.shape[-2:] != image.shape[-2:]:
         raise ValueError(f"backward_warp: expected flow (N, 2, {image.shape[-2]}, {image.shape[-1]}), got {tuple(flow.shape)}")
     h, w = image.shape[-2:]
-    gdtype = torch.promote_types(flow.dtype, torch.float32)
-    flow = flow.to(gdtype)
-    norm = torch.cat([flow[:, 0:1] / ((w - 1.0) / 2.0), flow[:, 1:2] / ((h - 1.0) / 2.0)], 1)
-    grid = (_base_grid(flow, gdtype) + norm).permute(0, 2, 3, 1)
-    src = image if image.dtype == gdtype else image.to(gdtype)
+    grid = _sampling_grid(flow, h, w)
+    src = image if image.dtype == grid.dtype else image.to(grid.dtype)
     out = F.grid_sample(src, grid, mode="bilinear", padding_mode="border", align_corners=True)
     return out if out.dtype == image.dtype else out.to(image.dtype)
+
+
+def warp_pair(images: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Warp two frames by the two halves of a RIFE flow in one ``grid_sample`` call.
+
+    Args:
+        images: (2N, C, H, W): the N first frames, then the N second frames (``torch.cat((img0, img1))``).
+        flow: (N, 4, H, W): channels 0-1 warp the first frames, 2-3 the second frames (pixels).
+
+    Returns:
+        The two warped batches, (N, C, H, W) each; the values of two :func:`backward_warp` calls.
+    """
+    n, _, h, w = flow.shape
+    if images.shape[0] != 2 * n or images.shape[-2:] != flow.shape[-2:]:
+        raise ValueError(f"warp_pair: expected images (2N, C, {h}, {w}) for flow {tuple(flow.shape)}, got {tuple(images.shape)}")
+    halves = flow.reshape(n, 2, 2, h, w).transpose(0, 1).reshape(2 * n, 2, h, w)
+    warped = backward_warp(images, halves)
+    return warped[:n], warped[n:]
 
 
 def resize_by(x: torch.Tensor, factor: float) -> torch.Tensor:
     """Bilinear resize by ``factor`` (``align_corners=False``, the factor itself used for the sampling
     positions, as the official RIFE blocks call ``F.interpolate``)."""
     return F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False, recompute_scale_factor=False)
+
+
+def resize_or_keep(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """:func:`resize_by`, except that a factor of exactly 1 returns ``x`` itself (bilinear resizing by 1 with
+    ``align_corners=False`` reproduces every value, so the copy is skipped)."""
+    return x if factor == 1.0 else resize_by(x, factor)
 
 
 def pad_multiple(scale: float = 1.0, base: int = 128) -> int:
@@ -156,22 +189,51 @@ class IFBlock(nn.Module):
         flow: Optional[torch.Tensor] = None,
         scale: float = 1.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Args: ``x`` the block input (N, C, H, W), or its channel groups as a sequence (concatenated
-        first); ``flow`` (N, 4, H, W) current flow or None; ``scale`` downsampling factor.
-        Returns the flow update (N, 4, H, W) in pixels and the mask-logit update (N, 1, H, W)."""
-        x = x if torch.is_tensor(x) else torch.cat(tuple(x), 1)
-        io_dtype = x.dtype
-        x = resize_by(x, 1.0 / scale)
+        """Args: ``x`` the block input (N, C, H, W), or its channel groups as a sequence; ``flow`` (N, 4, H, W)
+        current flow or None; ``scale`` downsampling factor.
+        Returns the flow update (N, 4, H, W) in pixels and the mask-logit update (N, 1, H, W).
+
+        Channel groups are resized one by one and concatenated at the block's resolution (bilinear resizing
+        works per channel, so this is the resize of their full-resolution concatenation without building it;
+        1-ulp differences can occur at factors of 1/16 and below, where PyTorch's kernel rounds differently
+        for different channel counts).
+        """
+        parts = [x] if torch.is_tensor(x) else list(x)
+        io_dtype = parts[0].dtype
+        parts = [resize_or_keep(p, 1.0 / scale) for p in parts]
         if flow is not None:
-            x = torch.cat((x, resize_by(flow, 1.0 / scale) / scale), 1)
-        feat = x
+            small = resize_or_keep(flow, 1.0 / scale)
+            parts.append(small if scale == 1.0 else small / scale)
+        first = self.conv0[0][0]
+        feat = _concat(parts, first.weight).to(first.weight.dtype)
         for layer in self.conv0:
             feat = layer(feat.to(layer[0].weight.dtype))
         feat = feat.to(self.convblock[0][0].weight.dtype)
         feat = self.convblock(feat) + feat
-        out = self.lastconv(feat.to(self.lastconv.weight.dtype)).to(io_dtype)
-        out = resize_by(out, scale * 2)
-        return out[:, :4] * (scale * 2), out[:, 4:5]
+        # back to the input dtype and plain NCHW layout (the low-resolution output is small; flows, warps and
+        # resizes are fastest in NCHW)
+        out = self.lastconv(feat.to(self.lastconv.weight.dtype)).to(io_dtype).contiguous()
+        out = resize_or_keep(out, scale * 2)
+        if scale * 2 != 1.0:
+            out[:, :4].mul_(scale * 2)  # in place on the fresh resized tensor: the same products, no new buffer
+        return out[:, :4], out[:, 4:5]
+
+
+def _concat(parts: Sequence[torch.Tensor], weight: torch.Tensor) -> torch.Tensor:
+    """``torch.cat(parts, 1)``, written straight into channels-last memory when the consuming convolution's
+    ``weight`` is channels-last (one pass instead of a concatenation and a layout copy)."""
+    if len(parts) == 1:
+        return parts[0]
+    if weight.dim() == 4 and not weight.is_contiguous() and weight.is_contiguous(memory_format=torch.channels_last):
+        n, _, h, w = parts[0].shape
+        out = torch.empty(
+            (n, sum(p.shape[1] for p in parts), h, w),
+            dtype=parts[0].dtype,
+            device=parts[0].device,
+            memory_format=torch.channels_last,
+        )
+        return torch.cat(tuple(parts), 1, out=out)
+    return torch.cat(tuple(parts), 1)
 
 
 class _Conv2(nn.Module):
@@ -332,10 +394,10 @@ class IFNet(nn.Module):
         def update(i: int, flow, mask, w0, w1) -> tuple[torch.Tensor, torch.Tensor]:
             return blocks[i]((w0, w1, tmap, mask), flow, scale=scales[i])
 
+        pair = torch.cat((img0, img1), 0)  # both frames warped in one grid_sample call per step
         large = False
         flow, mask = first(scales[0])
-        w0 = backward_warp(img0, flow[:, :2])
-        w1 = backward_warp(img1, flow[:, 2:4])
+        w0, w1 = warp_pair(pair, flow)
         for i in (1, 2, 3):
             f0, m0 = update(i, flow, mask, w0, w1)
             if (
@@ -348,8 +410,7 @@ class IFNet(nn.Module):
                 scales = [s * 2 for s in scales]
                 # the official code recomputes block 0 without its ensemble twin here
                 flow, mask = self.block0((img0, img1, tmap), None, scale=scales[0])
-                w0 = backward_warp(img0, flow[:, :2])
-                w1 = backward_warp(img1, flow[:, 2:4])
+                w0, w1 = warp_pair(pair, flow)
                 f0, m0 = update(i, flow, mask, w0, w1)
             if ensemble:
                 f1, m1 = blocks[i](
@@ -361,8 +422,7 @@ class IFNet(nn.Module):
                 m0 = (m0 + (-m1)) / 2
             flow = flow + f0
             mask = mask + m0
-            w0 = backward_warp(img0, flow[:, :2])
-            w1 = backward_warp(img1, flow[:, 2:4])
+            w0, w1 = warp_pair(pair, flow)
         weight = torch.sigmoid(mask)
         out = w0 * weight + w1 * (1 - weight)
         if not fastmode:

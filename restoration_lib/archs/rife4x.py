@@ -96,7 +96,8 @@ class FlowBlock4x(nn.Module):
         for layer in self.conv0:
             y = layer(y.to(layer[0].weight.dtype))
         y = self.convblock(y.to(self.convblock[0].conv.weight.dtype))
-        y = self.lastconv(y.to(self.lastconv[0].weight.dtype)).to(io_dtype)
+        # plain NCHW for the flow arithmetic, resizes and warps (fastest there); cheap at the block's resolution
+        y = self.lastconv(y.to(self.lastconv[0].weight.dtype)).to(io_dtype).contiguous()
         y = _resize(y, s)
         return y[:, :4] * s, y[:, 4:5], y[:, 5:]
 
