@@ -5,10 +5,18 @@
 
 Prints a Markdown table: seconds per image (the whole ``Colorizer`` call on a real photo), the network's FLOPs
 (counted on the meta device, direct convolutions: what the official code computes), the achieved rate as a
-fraction of this machine's own fp32 / bf16 matmul rate measured in the same run, an estimate of the official
-code's time on this machine right now (its measured fraction of the fp32 matmul rate: 58 % artistic, 46 % stable,
-from a run with nothing else on the machine), peak resident memory (each configuration in its own process) and
-the PSNR of fast mode against exact mode on real photos from ../shared/data/old.
+fraction of this machine's own fp32 / bf16 matmul rate measured in the same run, and three speed ratios:
+
+- × baseline (measured): against the official computation timed in the same run: the same weights in the
+  unfolded modules (spectral/weight norm evaluated at every forward, separate batch norms and attention
+  projections), float32, NCHW, with the library's pre/post-processing. The official code itself needs fastai v1
+  and torchvision, which do not run here.
+- × official (fraction): against the official code's time estimated from its measured fraction of the fp32
+  matmul rate (58 % artistic, 46 % stable, the figures of the issue) and this run's CPU-time matmul rate.
+- × official (quoted s): against the 8.2 s / 7.4 s quoted for the official code.
+
+Also peak resident memory (each configuration in its own process), the PSNR of fast mode against exact mode and
+of exact mode against the baseline on real photos from ../shared/data/old.
 
 The published checkpoints are used when ``restoration_lib.weights`` finds them; otherwise make_checkpoint.py's
 stand-ins (same architecture, same arithmetic cost; the PSNR then measures meaningless colours, but the same
@@ -41,26 +49,49 @@ OFFICIAL = {  # measured with the official code on this machine, nothing else ru
 }
 
 
-def _network(model: str):
-    """The published network when its weights are on disk, else the stand-in; and which one it is."""
-    from restoration_lib import colorize, models
+def _state_dict(model: str) -> tuple[dict, str]:
+    """The published checkpoint's state_dict when ``restoration_lib.weights`` finds it, else the stand-in's."""
+    from restoration_lib import colorize, models, weights
     from restoration_lib.errors import MissingWeightsError
+    from restoration_lib.models.loading import canonicalize_state_dict, load_checkpoint_file
 
+    name = colorize.MODELS[model]
     try:
-        return colorize._load_named(colorize.MODELS[model], torch.device("cpu"), None), "published"
+        path = weights.find(models.get_spec(name).weights_id, None)
+        sd = canonicalize_state_dict(load_checkpoint_file(path))
+        prepare = models.get_spec(name).prepare
+        return (prepare(sd) if prepare else sd), "published"
     except (ImportError, MissingWeightsError):
         pass
     sys.path.insert(0, str(SHARED / "reference"))
     import make_checkpoint  # type: ignore
 
     variant = "artistic" if model == "artistic" else "stable"
-    sd = make_checkpoint.make_state_dict(
-        make_checkpoint.load_manifest(SHARED / "reference" / "deoldify" / f"{variant}.manifest.json"), 0
-    )
+    manifest = make_checkpoint.load_manifest(SHARED / "reference" / "deoldify" / f"{variant}.manifest.json")
+    return make_checkpoint.make_state_dict(manifest, 0), "stand-in"
+
+
+def _network(model: str):
+    """The network as the library loads it (folded), and which weights it has."""
+    from restoration_lib import colorize, models
+
+    sd, kind = _state_dict(model)
     net = models.load(colorize.MODELS[model], sd)
     del sd
     gc.collect()
-    return net, "stand-in"
+    return net, kind
+
+
+def _baseline_network(model: str):
+    """The official computation: the same state_dict in the unfolded modules (spectral and weight norm evaluated
+    from the stored vectors at every forward, batch norms and attention projections separate), float32, NCHW,
+    as the official fastai model runs; a measured baseline in the same run."""
+    from restoration_lib.archs import deoldify
+
+    sd, kind = _state_dict(model)
+    net = deoldify.build_artistic() if model == "artistic" else deoldify.build_stable()
+    net.load_state_dict(sd, strict=True)
+    return net.eval().requires_grad_(False), kind
 
 
 def official_flops(model: str, size: int) -> float:
@@ -102,8 +133,21 @@ def matmul_rates(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> tuple[f
 def child(model: str, precision: str, rf: int, repeats: int, out: str) -> None:
     from restoration_lib.colorize import Colorizer
 
-    net, weights = _network(model)
-    col = Colorizer(net, device="cpu", precision=precision, progress=False)
+    if precision == "baseline":
+
+        class _Unfolded(Colorizer):
+            """The library's pre/post-processing around the unfolded float32 NCHW network."""
+
+            def _forward(self, x: torch.Tensor) -> torch.Tensor:
+                with torch.inference_mode():
+                    return self.net(x.float().contiguous())
+
+        net, weights = _baseline_network(model)
+        col = _Unfolded(net, device="cpu", precision="exact", progress=False)
+        col.net = net.to(memory_format=torch.contiguous_format)
+    else:
+        net, weights = _network(model)
+        col = Colorizer(net, device="cpu", precision=precision, progress=False)
     photos = _photos()
     col(photos[0], rf)  # warm-up
     best, best_cpu = float("inf"), float("inf")
@@ -145,7 +189,7 @@ def main() -> None:
         for model in a.models:
             flops = official_flops(model, 16 * a.render_factor)
             runs = {}
-            for precision in ("exact", "fast"):
+            for precision in ("baseline", "exact", "fast"):
                 out = os.path.join(tmp, f"{model}-{precision}.npz")
                 cmd = [sys.executable, __file__, "--one", model, precision, "--out", out,
                        "--render-factor", str(a.render_factor), "--repeats", str(a.repeats)]
@@ -158,18 +202,22 @@ def main() -> None:
                 runs[precision] = json.loads(res.stdout.strip().splitlines()[-1])
                 runs[precision]["images"] = list(np.load(out).values())
             psnrs = [_psnr(f, e) for f, e in zip(runs["fast"]["images"], runs["exact"]["images"])]
+            psnrs_exact = [_psnr(e, b) for e, b in zip(runs["exact"]["images"], runs["baseline"]["images"])]
             off = OFFICIAL["stable" if model != "artistic" else "artistic"]
             official_cpu = flops / (off["fraction_fp32"] * cpu32)  # the official code's CPU-seconds at its fraction
-            for precision in ("exact", "fast"):
+            base = runs["baseline"]
+            for precision in ("baseline", "exact", "fast"):
                 r = runs[precision]
-                rate, cpu_rate, name = (rate32, cpu32, "fp32") if precision == "exact" else (rate16, cpu16, "bf16")
+                rate, cpu_rate, name = (rate16, cpu16, "bf16") if precision == "fast" else (rate32, cpu32, "fp32")
                 rows.append([
                     model, precision, r["weights"], f"{r['seconds']:.2f}", f"{r['cpu_seconds']:.2f}",
                     f"{flops / 1e12:.2f}",
                     f"{flops / r['seconds'] / rate:.0%} / {flops / r['cpu_seconds'] / cpu_rate:.0%} of {name}",
+                    f"{base['seconds'] / r['seconds']:.1f}×",
                     f"{official_cpu / r['cpu_seconds']:.1f}×", f"{off['seconds'] / r['seconds']:.1f}×",
                     f"{r['peak_rss'] / 2**30:.2f}",
-                    "—" if precision == "exact" else f"{min(psnrs):.1f} / {np.mean(psnrs):.1f}",
+                    {"fast": f"{min(psnrs):.1f} / {np.mean(psnrs):.1f}",
+                     "exact": f"{min(psnrs_exact):.1f} / {np.mean(psnrs_exact):.1f}"}.get(precision, "—"),
                 ])
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"render_factor {a.render_factor} ({16 * a.render_factor}² model input), {torch.get_num_threads()} threads, "
@@ -178,12 +226,16 @@ def main() -> None:
           f"({cpu16 / 1e9:.0f} per CPU-s)\n")
     print_table(
         ["model", "precision", "weights", "s / image", "CPU-s / image", "TFLOP (direct)",
-         "achieved (wall / CPU)", "× official (CPU)", "× official (quoted s)", "peak RSS GiB",
-         "PSNR fast vs exact dB (min / mean)"],
+         "achieved (wall / CPU)", "× baseline (measured)", "× official (fraction)", "× official (quoted s)",
+         "peak RSS GiB",
+         "PSNR dB min / mean (fast vs exact, exact vs baseline)"],
         rows,
     )
-    print("\nachieved: the official (direct-convolution) FLOPs per second over the matmul rate of the compute dtype; "
-          "fast mode does fewer multiplications (Winograd), so it can exceed 100 %. × official (CPU): against the "
+    print("\nbaseline: the official computation measured in this run (the same weights in the unfolded modules, "
+          "spectral norm evaluated at every forward, float32, NCHW, as the official fastai model runs; the official "
+          "code itself needs fastai v1 and torchvision, which do not run here). "
+          "achieved: the official (direct-convolution) FLOPs per second over the matmul rate of the compute dtype; "
+          "fast mode does fewer multiplications (Winograd), so it can exceed 100 %. × official (fraction): against the "
           "official code's CPU time estimated from its measured fraction of the fp32 matmul rate (58 % artistic, "
           "46 % stable) and this run's CPU-time matmul rate, which is robust to other processes' load. "
           "× official (quoted s): against 8.2 s / 7.4 s measured with nothing else running. Peak RSS includes "

