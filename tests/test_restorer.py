@@ -165,6 +165,20 @@ def test_classical_mode_finds_faces_without_changing_them(bop):
     assert len(res.faces) == 1 and res.faces[0].crop_after is None and res.faces[0].crop_before.shape == (256, 256, 3)
 
 
+def test_classical_mode_without_face_models_skips_faces(monkeypatch, photo, ckpts):
+    from restoration_lib.repair import faces
+
+    def missing(*a, **k):
+        raise MissingWeightsError("shape_predictor_68_face_landmarks.dat is not on disk")
+
+    monkeypatch.setattr(faces, "landmarks_path", missing)
+    with pytest.warns(UserWarning, match="faces are not searched"):
+        r = Restorer(with_scratch=True, mode="classical", progress=False)
+    assert r(photo).faces == [] and not r.faces
+    with pytest.raises(MissingWeightsError, match="shape_predictor"):  # model mode stays strict
+        Restorer(faces=True, checkpoints=ckpts, device="cpu", progress=False)
+
+
 def test_cli_repair(global_zip, photo, tmp_path):
     from PIL import Image
 

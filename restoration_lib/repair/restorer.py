@@ -15,6 +15,7 @@ still found and aligned with the real dlib models and reported, but not changed.
 """
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from ..device import pick_device, resolve_dtype
+from ..errors import MissingWeightsError
 from . import lowmem
 from .global_restore import CheckpointSource, GlobalRestorer, ScratchDetector, as_rgb_uint8
 
@@ -95,7 +97,8 @@ class Restorer:
         memory: memory plan for large photos (see :class:`~restoration_lib.repair.lowmem.MemoryPlan`).
 
     Raises:
-        MissingWeightsError: a checkpoint of model mode is not on disk (raised here, before any photo).
+        MissingWeightsError: a checkpoint of model mode is not on disk (raised here, before any photo). In
+            classical mode a missing dlib or landmark model only skips the faces, with a warning.
 
     Example:
         >>> restorer = Restorer(with_scratch=True)  # doctest: +SKIP
@@ -145,7 +148,16 @@ class Restorer:
             from . import faces as face_stage
 
             self._face_stage = face_stage
-            self.landmarks = face_stage.landmarks_path(None, weights_dir)
+            try:
+                if importlib.util.find_spec("dlib") is None:
+                    raise ImportError("face detection needs dlib: pip install dlib-bin (or restoration-lib[faces])")
+                self.landmarks = face_stage.landmarks_path(None, weights_dir)
+            except (ImportError, MissingWeightsError) as e:
+                if mode == "model":
+                    raise
+                # the classical mode must work without downloads: it then skips faces, and says so
+                warnings.warn(f"classical mode: faces are not searched ({str(e).splitlines()[0]})", stacklevel=2)
+                self.faces = False
             if mode == "model":
                 self.enhancer = face_stage.FaceEnhancer(
                     self.face_size, face_checkpoints, device=self.device, dtype=self.dtype, weights_dir=weights_dir
