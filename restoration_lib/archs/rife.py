@@ -177,6 +177,11 @@ class IFBlock(nn.Module):
     the casts are no-ops.
     """
 
+    #: Concatenate the channel groups at full resolution and then resize, as the official code does. Resizing
+    #: each group first saves memory traffic, but PyTorch's bilinear kernel rounds some shapes differently for
+    #: different channel counts (1 ulp), so exact mode keeps the official order and fast mode turns it off.
+    concat_first: bool = True
+
     def __init__(self, in_planes: int, c: int = 64):
         super().__init__()
         self.conv0 = nn.Sequential(conv_prelu(in_planes, c // 2, 3, 2, 1), conv_prelu(c // 2, c, 3, 2, 1))
@@ -193,13 +198,13 @@ class IFBlock(nn.Module):
         current flow or None; ``scale`` downsampling factor.
         Returns the flow update (N, 4, H, W) in pixels and the mask-logit update (N, 1, H, W).
 
-        Channel groups are resized one by one and concatenated at the block's resolution (bilinear resizing
-        works per channel, so this is the resize of their full-resolution concatenation without building it;
-        1-ulp differences can occur at factors of 1/16 and below, where PyTorch's kernel rounds differently
-        for different channel counts).
+        With ``concat_first`` False, channel groups are resized one by one and concatenated at the block's
+        resolution: the same values up to rounding, without building the full-resolution concatenation.
         """
         parts = [x] if torch.is_tensor(x) else list(x)
         io_dtype = parts[0].dtype
+        if self.concat_first and scale != 1.0 and len(parts) > 1:
+            parts = [torch.cat(tuple(parts), 1)]
         parts = [resize_or_keep(p, 1.0 / scale) for p in parts]
         if flow is not None:
             small = resize_or_keep(flow, 1.0 / scale)

@@ -116,15 +116,14 @@ class Interpolator:
             self.name = model
         elif isinstance(model, nn.Module):
             self.adapter = adapter_for(model) or GENERIC_ADAPTER
-            if self.dtype != torch.float32 or self.adapter is not GENERIC_ADAPTER:
-                # the adapter's preparation (layout, precision) must not change the caller's module
+            if self.dtype != torch.float32:  # the reduced-precision variant must not change the caller's module
                 model = copy.deepcopy(model)
             net = model.eval().requires_grad_(False).to(self.device)
             spec = getattr(model, "spec", None)
             self.name = getattr(spec, "name", type(model).__name__)
         else:
             raise TypeError(f"model must be a name, an nn.Module or a FlowInterpolator; got {type(model).__name__}")
-        self.net = self.adapter.cast(net, self.dtype)
+        self.net = self.adapter.cast(net, self.dtype) if self.dtype != torch.float32 else net
 
     def __repr__(self) -> str:
         return f"Interpolator(model={self.name!r}, device={str(self.device)!r}, precision={self.precision!r})"
