@@ -30,7 +30,8 @@ from torch import nn
 
 from ..models import ModelSpec, SizeRequirements
 from .rife import backward_warp as warp
-from .rife import RifeDetails, pad_multiple, resize_by
+from .rife import RifeDetails, pad_multiple
+from .rife import resize_or_keep as _resize
 
 __all__ = ["IFNet4x", "FlowBlock4x", "VERSIONS", "MIN_MULTIPLE", "prepare_flownet", "SPECS"]
 
@@ -45,11 +46,6 @@ VERSIONS["4.26"] = VERSIONS["4.25"]
 # Smallest multiple the network accepts at scale 1 (measured on the official code; vs-rife pads to
 # ``pad_multiple(scale, MIN_MULTIPLE[v])``). The official video script pads to ``pad_multiple(scale)`` = 128.
 MIN_MULTIPLE = {"4.6": 32, "4.25": 64, "4.26": 64}
-
-
-def _resize(x: torch.Tensor, factor: float) -> torch.Tensor:
-    # bilinear resizing by exactly 1 (align_corners=False) returns the input values unchanged: skip the copy
-    return x if factor == 1.0 else resize_by(x, factor)
 
 
 def _conv(cin: int, cout: int, stride: int) -> nn.Sequential:
