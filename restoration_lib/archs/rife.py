@@ -209,8 +209,7 @@ class IFBlock(nn.Module):
         if flow is not None:
             small = resize_or_keep(flow, 1.0 / scale)
             parts.append(small if scale == 1.0 else small / scale)
-        first = self.conv0[0][0]
-        feat = _concat(parts, first.weight).to(first.weight.dtype)
+        feat = _concat(parts, self.conv0[0][0].weight)
         for layer in self.conv0:
             feat = layer(feat.to(layer[0].weight.dtype))
         feat = feat.to(self.convblock[0][0].weight.dtype)
