@@ -22,7 +22,6 @@ returning the gray input.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import math
 import os
@@ -42,7 +41,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from . import models
 from .archs.deoldify import IMAGENET_MEAN, IMAGENET_STD, DeOldifyGenerator, finalize, use_winograd
 from .archs.winograd import WinogradConv3x3
-from .device import DeviceLike, pick_device, resolve_dtype
+from .device import CudaGraphForward, DeviceLike, full_fp32, pick_device, resolve_dtype
 from .errors import ImageWriteError, RestorationError, VideoError
 from .io import LoadedImage, atomic_path, read_image, write_image
 
@@ -309,6 +308,9 @@ class Colorizer:
         weights_dir: folder of the downloaded checkpoints (default: the library's weights folder).
         progress: show progress bars for batches and videos.
         memory_budget: bytes a forward pass may use; ``None`` uses what the device has free at call time.
+        cuda_graphs: on CUDA in fast mode, replay the network as a CUDA graph per input size (captured at the
+            first call of each size; removes the CPU's kernel-launch overhead, which bounds small batches on fast
+            GPUs). Exact mode and other devices run eagerly.
 
     Raises:
         MissingWeightsError: the checkpoint is not downloaded (the message says how to get it).
@@ -324,6 +326,7 @@ class Colorizer:
         weights_dir: Optional[Union[str, os.PathLike]] = None,
         progress: bool = True,
         memory_budget: Optional[int] = None,
+        cuda_graphs: bool = True,
     ):
         self.device = pick_device(device)
         self.dtype = resolve_dtype(precision, self.device)
@@ -343,9 +346,17 @@ class Colorizer:
         if self.device.type == "cpu" and self.dtype != torch.float32:
             use_winograd(net)  # ~4x fewer multiplications in the big decoder convs; within the fast-mode error
         net = net.to(device=self.device, dtype=self.dtype)
-        if self.device.type == "cpu":
+        if self._channels_last:
             net = net.to(memory_format=torch.channels_last)
         self.net = net
+        self.cuda_graphs = cuda_graphs
+        self._graphed: Optional[CudaGraphForward] = None
+
+    @property
+    def _channels_last(self) -> bool:
+        """Channels-last activations: on the CPU, and for the reduced precisions on GPUs (tensor-core layout);
+        exact mode on a GPU keeps cuDNN's NCHW float32 kernels."""
+        return self.device.type == "cpu" or self.dtype != torch.float32
 
     # -- memory ---------------------------------------------------------------------------------------------
 
@@ -393,23 +404,33 @@ class Colorizer:
 
     # -- the model step -------------------------------------------------------------------------------------
 
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
         xd = x.to(self.device, self.dtype)
-        if self.device.type == "cpu":
+        if self._channels_last:
             xd = xd.contiguous(memory_format=torch.channels_last)
-        # exact mode on CUDA: no TF32 convolutions (they would round inputs to 10 mantissa bits)
-        exact_cuda = self.device.type == "cuda" and self.dtype == torch.float32
-        flags = torch.backends.cudnn.flags(enabled=True, allow_tf32=False) if exact_cuda else contextlib.nullcontext()
-        with torch.inference_mode(), flags:
-            y = self.net(xd)
-            if self.dtype == torch.float16 and not bool(torch.isfinite(y).all()):
-                warnings.warn(
-                    "float16 overflowed in this network (non-finite outputs); this Colorizer now runs in float32",
-                    RuntimeWarning,
-                    stacklevel=4,
-                )
-                self.net, self.dtype = self.net.float(), torch.float32
-                y = self.net(x.to(self.device, torch.float32))
+        with torch.inference_mode(), full_fp32(self.device, self.dtype):
+            if self.cuda_graphs and self.device.type == "cuda" and self.dtype != torch.float32:
+                # exact mode stays eager: a graph would keep cuDNN's large float32 workspaces reserved
+                if self._graphed is None or self._graphed.module is not self.net:
+                    self._graphed = CudaGraphForward(self.net)
+                return self._graphed(xd)
+            return self.net(xd)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self._run(x)
+        if self.dtype == torch.float16 and not bool(torch.isfinite(y).all()):
+            # float16 tops out at 65504; bfloat16 has float32's range at float16's speed on recent GPUs
+            cuda_bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+            wider = torch.bfloat16 if cuda_bf16 else torch.float32
+            warnings.warn(
+                f"float16 overflowed in this network (non-finite outputs); this Colorizer now runs in "
+                f"{str(wider).replace('torch.', '')}",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            self._graphed = None  # captured with the float16 weights
+            self.net, self.dtype = self.net.to(wider), wider
+            y = self._run(x)
         return y
 
     def model_squares(self, rgbs: Sequence[np.ndarray], render_factor: int) -> tuple[np.ndarray, int]:

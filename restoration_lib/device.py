@@ -11,6 +11,7 @@ here reads or sets environment variables. Precision is one of:
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Literal, Union
 
 import torch
@@ -90,3 +91,83 @@ def autocast(device: torch.device, dtype: torch.dtype):
     if dtype == torch.float32:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+@contextlib.contextmanager
+def full_fp32(device: torch.device, dtype: torch.dtype):
+    """Inside: float32 convolutions and matmuls on CUDA really run in float32 (no TF32).
+
+    cuDNN allows TF32 convolutions by default, which round their inputs to 10 mantissa bits (errors near 1e-3);
+    exact mode must give the official float32 numbers. Elsewhere, and for other dtypes, this does nothing. The
+    previous settings are restored on exit.
+    """
+    if device.type != "cuda" or dtype != torch.float32:
+        yield
+        return
+    matmul = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+            yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = matmul
+
+
+def full_fp32_method(method):
+    """Decorator: run a method under :func:`full_fp32` with its object's ``device`` and ``dtype``."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with full_fp32(self.device, self.dtype):
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+class CudaGraphForward:
+    """A module's forward replayed as a CUDA graph, one capture per input shape (the last ``keep`` shapes).
+
+    Small-batch inference on a fast GPU is often bound by the CPU launching hundreds of kernels one by one; a
+    replayed graph launches them all at once. The output is the same computation (the same kernels on the same
+    memory). Call it inside ``torch.inference_mode()``; the module's parameters must not be replaced afterwards
+    (make a new one instead). Each capture runs the module three times (two warm-ups, one capture).
+
+    Args:
+        module: a CUDA module whose forward takes one tensor and returns one tensor, with no host synchronisation.
+        keep: how many captured shapes to keep (each holds its own activation memory).
+    """
+
+    def __init__(self, module: torch.nn.Module, keep: int = 2):
+        self.module = module
+        self.keep = keep
+        self._graphs: dict = {}
+
+    def _capture(self, x: torch.Tensor):
+        static_in = x.clone()
+        side = torch.cuda.Stream(x.device)
+        side.wait_stream(torch.cuda.current_stream(x.device))
+        with torch.cuda.stream(side):
+            for _ in range(2):  # cuDNN's plans and the allocator settle before the capture
+                self.module(static_in)
+        torch.cuda.current_stream(x.device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_out = self.module(static_in)
+        return graph, static_in, static_out
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        key = (tuple(x.shape), x.dtype, x.stride(), x.device)
+        entry = self._graphs.pop(key, None)
+        if entry is None:
+            while len(self._graphs) >= self.keep:
+                self._graphs.pop(next(iter(self._graphs)))
+            entry = self._capture(x)
+        self._graphs[key] = entry  # most recently used last
+        graph, static_in, static_out = entry
+        static_in.copy_(x)
+        graph.replay()
+        return static_out.clone()
+
+    def clear(self) -> None:
+        """Drop every captured graph (and with them their memory)."""
+        self._graphs.clear()

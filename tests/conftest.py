@@ -24,6 +24,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "real_weights: needs the published checkpoints on disk (skipped when absent)")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
     config.addinivalue_line("markers", "browser: drives JupyterLab in headless Chromium")
+    config.addinivalue_line("markers", "cuda: needs a CUDA device (skipped without one)")
 
 
 @pytest.fixture(autouse=True)

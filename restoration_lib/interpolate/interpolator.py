@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from .. import models
-from ..device import DeviceLike, pick_device, resolve_dtype
+from ..device import DeviceLike, full_fp32, pick_device, resolve_dtype
 from ..archs.rife import pad_to_multiple
 from ..io import to_tensor, to_uint8
 from .adapters import ADAPTERS, GENERIC_ADAPTER, NetAdapter, adapter_for
@@ -141,9 +141,11 @@ class Interpolator:
         m = self.adapter.pad_multiple(self.scale)
         a, (h, w) = pad_to_multiple(img0, m)
         b, _ = pad_to_multiple(img1, m)
-        if self.adapter.many is not None:
-            return [y[..., :h, :w] for y in self.adapter.many(self.net, a, b, [float(t) for t in ts], self.scale)]
-        return [self.adapter.infer(self.net, a, b, float(t), self.scale)[..., :h, :w] for t in ts]
+        with full_fp32(self.device, self.dtype):
+            if self.adapter.many is not None:
+                ys = self.adapter.many(self.net, a, b, [float(t) for t in ts], self.scale)
+                return [y[..., :h, :w] for y in ys]
+            return [self.adapter.infer(self.net, a, b, float(t), self.scale)[..., :h, :w] for t in ts]
 
     def many(self, frame0: Any, frame1: Any, ts: Sequence[float]) -> list:
         """Frames at several times between one pair (the flow model estimates its flow once).

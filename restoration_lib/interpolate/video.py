@@ -27,12 +27,23 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterator, Optional, Union
 
-import av
 import cv2
 import numpy as np
 
 from ..errors import VideoError
 from ..io import atomic_path
+
+
+class _DeferredAV:
+    """PyAV, imported at first use: frame interpolation itself (``Interpolator``) does not load FFmpeg."""
+
+    def __getattr__(self, name: str) -> Any:
+        import av as module  # noqa: PLC0415
+
+        return getattr(module, name)
+
+
+av = _DeferredAV()
 from .interpolator import Interpolator
 
 __all__ = ["VideoResult", "VideoScan", "interpolate_video", "scan_video", "parse_rate"]

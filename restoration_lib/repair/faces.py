@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..device import DeviceLike, pick_device, resolve_dtype
+from ..device import DeviceLike, full_fp32_method, pick_device, resolve_dtype
 from ..errors import MissingWeightsError
 from ._arrays import as_rgb_uint8
 from ._checkpoints import read_published_checkpoint
@@ -343,6 +343,7 @@ class FaceEnhancer:
         return t.sub(0.5).div(0.5)
 
     @torch.no_grad()
+    @full_fp32_method
     def enhance(self, crops: Sequence[np.ndarray], batch_size: int = 1, progress: bool = True,
                 raw: bool = False) -> list[np.ndarray]:
         """Enhance several crops, ``batch_size`` at a time (batch items are independent: eval batch norm).

@@ -33,7 +33,7 @@ from PIL import Image
 from torch import nn
 
 from .. import models
-from ..device import DeviceLike, pick_device, resolve_dtype
+from ..device import DeviceLike, full_fp32_method, pick_device, resolve_dtype
 from ..errors import ImageReadError, MissingWeightsError, RestorationError
 from ..io import read_image
 from ..archs.bopbtl import masked_patch_flags, patch_attention_mask
@@ -330,6 +330,7 @@ class ScratchDetector:
         self.net = GlobalCheckpoints(checkpoints, weights_dir).load("detection", self.device, self.dtype)
 
     @torch.inference_mode()
+    @full_fp32_method
     def __call__(self, image: Any, *, size_mode: SizeMode = "full") -> ScratchDetection:
         """Detect scratches.
 
@@ -425,6 +426,7 @@ class GlobalRestorer:
         self.vae_a, self.mapping, self.vae_b = (ck.load(k, self.device, self.dtype) for k in keys)
 
     @torch.inference_mode()
+    @full_fp32_method
     def __call__(self, image: Any, mask: Any = None, *, size_mode: SizeMode = "full") -> GlobalResult:
         """Restore a photo.
 
