@@ -15,7 +15,7 @@ from restoration_lib import colorize as C
 from restoration_lib import models
 from restoration_lib.errors import CheckpointError, ImageReadError, MissingWeightsError, RestorationError
 
-from _deoldify_nets import standin_net
+from _deoldify_nets import standin_net, standin_state_dict
 
 RF = 4  # 64×64 model input: enough to exercise every step, cheap on 2 cores
 
@@ -203,6 +203,19 @@ def test_fast_precision_close_to_exact(artistic, data_dir):
     assert next(fast_c.net.parameters()).dtype == torch.bfloat16
     fast = fast_c(rgb, 8)
     assert _psnr(fast, exact) >= 40.0
+
+
+def test_fast_precision_stable_uses_the_bridge_matrix_products(make_checkpoint, reference_dir, data_dir):
+    from restoration_lib.archs.winograd import Im2colConv3x3
+
+    im = Image.open(data_dir / "old" / "faded" / "a.png").convert("RGB")
+    im.thumbnail((160, 160), Image.LANCZOS)
+    rgb = np.asarray(im)
+    sd = standin_state_dict(make_checkpoint, reference_dir, "stable", 0)
+    exact = C.Colorizer(models.load("deoldify-stable", sd), device="cpu", progress=False)(rgb, 12)
+    fast_c = C.Colorizer(models.load("deoldify-stable", sd), device="cpu", precision="fast", progress=False)
+    assert sum(isinstance(m, Im2colConv3x3) for m in fast_c.net.modules()) == 2  # 2048→4096→2048
+    assert _psnr(fast_c(rgb, 12), exact) >= 40.0
 
 
 # -- memory -----------------------------------------------------------------------------------------------------

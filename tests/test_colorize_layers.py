@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from restoration_lib.archs import deoldify as arch
-from restoration_lib.archs.winograd import WinogradConv3x3, transform_kernel, winograd_conv3x3
+from restoration_lib.archs.winograd import Im2colConv3x3, WinogradConv3x3, transform_kernel, winograd_conv3x3
 
 
 @pytest.mark.parametrize("n,c,o,h,w", [(1, 5, 7, 8, 8), (2, 16, 9, 13, 6), (1, 3, 4, 1, 1), (1, 33, 17, 21, 30)])
@@ -38,6 +38,26 @@ def test_winograd_module_in_float32_and_bfloat16():
     assert (got16 - want).pow(2).mean().sqrt() / rms < 0.05  # bfloat16 Winograd: a few % (see the module notes)
     with pytest.raises(ValueError, match="3×3 stride-1"):
         WinogradConv3x3(torch.nn.Conv2d(4, 4, 3, stride=2, padding=1))
+
+
+@pytest.mark.parametrize("n,c,o,h,w", [(1, 6, 5, 4, 4), (2, 9, 11, 7, 3), (1, 3, 4, 1, 1), (1, 8, 6, 30, 25)])
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("bias", [False, True])
+def test_im2col_conv_matches_direct_convolution(n, c, o, h, w, relu, bias):
+    x = torch.randn(n, c, h, w, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+    conv = torch.nn.Conv2d(c, o, 3, padding=1, bias=bias).double()
+    with torch.no_grad():
+        want = conv(x)
+    want = want.relu() if relu else want
+    mod = Im2colConv3x3(conv, relu=relu, max_pixels=100)  # the last shape (750 px) takes the direct path
+    with torch.inference_mode():
+        got = mod(x)
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9)
+    with pytest.raises(ValueError, match="input channels"):
+        mod(x[:, :-1])
+    with pytest.raises(ValueError, match="3×3 stride-1"):
+        Im2colConv3x3(torch.nn.Conv2d(4, 4, 3, padding=2))
 
 
 @pytest.mark.parametrize("shape", [(1, 8, 5, 7), (2, 12, 4, 4), (1, 4, 1, 1)])

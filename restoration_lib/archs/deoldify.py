@@ -553,14 +553,27 @@ def use_winograd(net: nn.Module) -> int:
 
     For low-precision CPU inference (``precision="fast"``): about 4× fewer multiplications in the layers that
     dominate the cost (the full-resolution residual block and the upper decoder blocks), at a larger rounding
-    error than direct convolutions (see :mod:`restoration_lib.archs.winograd`). Only folded networks (after
+    error than direct convolutions (see :mod:`restoration_lib.archs.winograd`). The wide bridge convolutions
+    (stable/video: 2048→4096→2048 channels at 1/32 resolution) become single matrix products
+    (:class:`~restoration_lib.archs.winograd.Im2colConv3x3`, same arithmetic). Only folded networks (after
     :func:`finalize`) are changed. Returns the number of convolutions replaced.
     """
-    from .winograd import WinogradConv3x3
+    from .winograd import Im2colConv3x3, WinogradConv3x3
 
     if not isinstance(net, DeOldifyGenerator):
         return 0
     replaced = 0
+    for seq in net.layers[3].modules():  # the bridge at 1/32 resolution: one matrix product where it is wide
+        if (
+            isinstance(seq, nn.Sequential)
+            and len(seq) >= 2
+            and type(seq[0]) is nn.Conv2d
+            and seq[0].in_channels * seq[0].out_channels >= 2048 * 2048
+            and isinstance(seq[1], nn.ReLU)
+        ):
+            seq[0] = Im2colConv3x3(seq[0], relu=True)
+            seq[1] = nn.Identity()
+            replaced += 1
     for idx in (5, 6, 7, 10):  # decoder blocks at 1/8, 1/4, 1/2 and full resolution
         for seq in net.layers[idx].modules():
             if (
