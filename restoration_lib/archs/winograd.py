@@ -125,6 +125,19 @@ def winograd_conv3x3(
     return res
 
 
+def _check_plain_3x3(conv: nn.Conv2d) -> None:
+    ok = (
+        conv.kernel_size == (3, 3)
+        and conv.stride == (1, 1)
+        and conv.padding == (1, 1)
+        and conv.dilation == (1, 1)
+        and conv.groups == 1
+        and conv.padding_mode == "zeros"
+    )
+    if not ok:
+        raise ValueError(f"only 3×3 stride-1 padding-1 ungrouped convolutions can be replaced, got {conv}")
+
+
 class WinogradConv3x3(nn.Module):
     """A drop-in replacement of a stride-1, padding-1, 3×3 ``nn.Conv2d`` (optionally followed by ReLU).
 
@@ -134,16 +147,7 @@ class WinogradConv3x3(nn.Module):
 
     def __init__(self, conv: nn.Conv2d, relu: bool = False):
         super().__init__()
-        ok = (
-            conv.kernel_size == (3, 3)
-            and conv.stride == (1, 1)
-            and conv.padding == (1, 1)
-            and conv.dilation == (1, 1)
-            and conv.groups == 1
-            and conv.padding_mode == "zeros"
-        )
-        if not ok:
-            raise ValueError(f"only 3×3 stride-1 padding-1 ungrouped convolutions can be replaced, got {conv}")
+        _check_plain_3x3(conv)
         self.in_channels, self.out_channels, self.relu = conv.in_channels, conv.out_channels, relu
         with torch.no_grad():
             self.register_buffer("kernel", transform_kernel(conv.weight).to(conv.weight.dtype))
@@ -170,16 +174,7 @@ class Im2colConv3x3(nn.Module):
 
     def __init__(self, conv: nn.Conv2d, relu: bool = False, max_pixels: int = 576):
         super().__init__()
-        ok = (
-            conv.kernel_size == (3, 3)
-            and conv.stride == (1, 1)
-            and conv.padding == (1, 1)
-            and conv.dilation == (1, 1)
-            and conv.groups == 1
-            and conv.padding_mode == "zeros"
-        )
-        if not ok:
-            raise ValueError(f"only 3×3 stride-1 padding-1 ungrouped convolutions can be replaced, got {conv}")
+        _check_plain_3x3(conv)
         self.in_channels, self.out_channels, self.relu, self.max_pixels = (
             conv.in_channels, conv.out_channels, relu, max_pixels)
         with torch.no_grad():  # rows ordered (kh, kw, c), the order of the gathered patches
