@@ -39,7 +39,14 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from . import models
-from .archs.deoldify import IMAGENET_MEAN, IMAGENET_STD, DeOldifyGenerator, finalize, use_winograd
+from .archs.deoldify import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    DeOldifyGenerator,
+    finalize,
+    use_matmul_low_res,
+    use_winograd,
+)
 from .archs.winograd import WinogradConv3x3
 from .device import CudaGraphForward, DeviceLike, full_fp32, pick_device, resolve_dtype
 from .errors import ImageWriteError, RestorationError, VideoError
@@ -345,6 +352,8 @@ class Colorizer:
         net = net.eval().requires_grad_(False)
         if self.device.type == "cpu" and self.dtype != torch.float32:
             use_winograd(net)  # ~4x fewer multiplications in the big decoder convs; within the fast-mode error
+        if self.device.type == "cuda" and self.dtype == torch.float32:
+            use_matmul_low_res(net)  # cuDNN would reserve up to 19 GiB of workspace for these
         net = net.to(device=self.device, dtype=self.dtype)
         if self._channels_last:
             net = net.to(memory_format=torch.channels_last)

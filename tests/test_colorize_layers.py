@@ -91,10 +91,11 @@ def test_self_attention_follows_the_sagan_formula():
         torch.testing.assert_close(sa(x), want, rtol=1e-9, atol=1e-9)
 
 
-def test_finalize_keeps_the_function_and_winograd_stays_close():
+def _artistic_with_plausible_weights():
+    """A random artistic generator with converged spectral-norm vectors, non-trivial batch norms and attention."""
     torch.manual_seed(0)
     net = arch.build_artistic().eval()
-    for m in net.modules():  # converged spectral-norm vectors, non-trivial batch norms and attention
+    for m in net.modules():
         if isinstance(m, arch.SpectralNormConv):
             w = m.weight_orig.detach().reshape(m.weight_orig.shape[0], -1)
             u = m.weight_u
@@ -108,6 +109,11 @@ def test_finalize_keeps_the_function_and_winograd_stays_close():
             m.running_var.uniform_(0.8, 1.2)
         if isinstance(m, arch.SelfAttention):
             m.gamma.data.fill_(0.3)
+    return net
+
+
+def test_finalize_keeps_the_function_and_winograd_stays_close():
+    net = _artistic_with_plausible_weights()
     x = torch.randn(1, 3, 48, 48)
     with torch.inference_mode():
         want = net(x)
@@ -117,3 +123,14 @@ def test_finalize_keeps_the_function_and_winograd_stays_close():
         fast = net.to(torch.bfloat16)(x.to(torch.bfloat16)).float()
     torch.testing.assert_close(folded, want, rtol=1e-4, atol=1e-4)
     assert (fast - want).abs().mean() < 0.05
+
+
+def test_matmul_low_res_keeps_the_function():
+    with torch.no_grad():
+        net = arch.finalize(_artistic_with_plausible_weights())
+    x = torch.randn(1, 3, 64, 64)
+    with torch.inference_mode():
+        want = net(x)
+        assert arch.use_matmul_low_res(net) == 4  # bridge (2) and the first decoder block (2)
+        got = net(x)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)

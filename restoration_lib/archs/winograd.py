@@ -192,7 +192,7 @@ class Im2colConv3x3(nn.Module):
             kernel = wm.view(3, 3, c, self.out_channels).permute(3, 2, 0, 1)
             y = F.conv2d(x, kernel, bias, padding=1)
             return y.relu_() if self.relu else y
-        xp = F.pad(x.permute(0, 2, 3, 1), (0, 0, 1, 1, 1, 1))  # (N, H+2, W+2, C)
+        xp = F.pad(x.permute(0, 2, 3, 1), (0, 0, 1, 1, 1, 1)).contiguous()  # (N, H+2, W+2, C), C innermost
         s_n, s_h, s_w, _ = xp.stride()
         cols = xp.as_strided((n, h, w, 3, 3, c), (s_n, s_h, s_w, s_h, s_w, 1)).reshape(n * h * w, 9 * c)
         y = torch.mm(cols, wm) if bias is None else torch.addmm(bias, cols, wm)
