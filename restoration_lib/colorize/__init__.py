@@ -38,8 +38,8 @@ from PIL import Image
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from . import models
-from .archs.deoldify import (
+from .. import models
+from ..archs.deoldify import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     DeOldifyGenerator,
@@ -47,10 +47,10 @@ from .archs.deoldify import (
     use_matmul_low_res,
     use_winograd,
 )
-from .archs.winograd import WinogradConv3x3
-from .device import CudaGraphForward, DeviceLike, full_fp32, pick_device, resolve_dtype
-from .errors import ImageWriteError, RestorationError, VideoError
-from .io import LoadedImage, atomic_path, read_image, write_image
+from ..archs.winograd import WinogradConv3x3
+from ..device import CudaGraphForward, DeviceLike, full_fp32, pick_device, resolve_dtype
+from ..errors import ImageWriteError, RestorationError, VideoError
+from ..io import LoadedImage, atomic_path, read_image, write_image
 
 __all__ = [
     "Colorizer",
@@ -265,7 +265,7 @@ def _is_oom(e: BaseException) -> bool:
 
 def _load_named(name: str, device: torch.device, weights_dir: Optional[Union[str, os.PathLike]]) -> nn.Module:
     """Find the published checkpoint of registry network ``name`` and load it (MissingWeightsError if absent)."""
-    from . import weights as _weights
+    from .. import weights as _weights
 
     path = _weights.find(models.get_spec(name).weights_id, weights_dir)
     return models.load(name, path, device=device)
@@ -652,7 +652,7 @@ def get_image_colorizer(
 def _compat_network(model: str, root_folder, device: DeviceLike, weights_dir) -> Union[str, nn.Module]:
     """The network from the original's ``<root_folder>/models/<file>`` when it is there, else the model name."""
     if root_folder is not None:
-        from . import weights as _weights
+        from .. import weights as _weights
 
         name = MODELS[model]
         legacy = Path(root_folder) / "models" / _weights.registry()[models.get_spec(name).weights_id].file
