@@ -146,6 +146,7 @@ class Member:
     networks: tuple[str, ...] = ()
     size: Optional[int] = None
     sha256: Optional[str] = None
+    key: Optional[str] = None  #: short name tasks use for this member (e.g. ``"vae_b_scratch"``)
 
 
 @dataclass(frozen=True)
@@ -256,7 +257,8 @@ def _parse_entry(wid: str, raw: Mapping[str, Any], where: str) -> WeightEntry:
         if bad:
             raise RestorationError(f"{where} member {i + 1}: unknown field(s) {sorted(bad)}")
         members.append(Member(path=_safe_relpath(m["path"], where), networks=tuple(m.get("networks", ())),
-                              size=_check_size(m.get("size"), where), sha256=_check_sha(m.get("sha256"), where)))
+                              size=_check_size(m.get("size"), where), sha256=_check_sha(m.get("sha256"), where),
+                              key=m.get("key")))
     unpack = raw.get("unpack")
     if unpack not in (None, "zip"):
         raise RestorationError(f"{where}: unpack must be 'zip', got {unpack!r}")

@@ -206,7 +206,7 @@ def test_fast_precision_close_to_exact(artistic, data_dir):
 
 
 def test_fast_precision_stable_uses_the_bridge_matrix_products(make_checkpoint, reference_dir, data_dir):
-    from restoration_lib.archs.winograd import Im2colConv3x3
+    from restoration_lib.accel.winograd import Im2colConv3x3
 
     im = Image.open(data_dir / "old" / "faded" / "a.png").convert("RGB")
     im.thumbnail((160, 160), Image.LANCZOS)

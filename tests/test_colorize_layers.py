@@ -5,8 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from restoration_lib.accel import deoldify as accel_deoldify
 from restoration_lib.archs import deoldify as arch
-from restoration_lib.archs.winograd import Im2colConv3x3, WinogradConv3x3, transform_kernel, winograd_conv3x3
+from restoration_lib.accel.winograd import Im2colConv3x3, WinogradConv3x3, transform_kernel, winograd_conv3x3
 
 
 @pytest.mark.parametrize("n,c,o,h,w", [(1, 5, 7, 8, 8), (2, 16, 9, 13, 6), (1, 3, 4, 1, 1), (1, 33, 17, 21, 30)])
@@ -119,7 +120,7 @@ def test_finalize_keeps_the_function_and_winograd_stays_close():
         want = net(x)
         arch.finalize(net)
         folded = net(x)
-        assert arch.use_winograd(net) == 8
+        assert accel_deoldify.use_winograd(net) == 8
         fast = net.to(torch.bfloat16)(x.to(torch.bfloat16)).float()
     torch.testing.assert_close(folded, want, rtol=1e-4, atol=1e-4)
     assert (fast - want).abs().mean() < 0.05
@@ -131,6 +132,6 @@ def test_matmul_low_res_keeps_the_function():
     x = torch.randn(1, 3, 64, 64)
     with torch.inference_mode():
         want = net(x)
-        assert arch.use_matmul_low_res(net) == 4  # bridge (2) and the first decoder block (2)
+        assert accel_deoldify.use_matmul_low_res(net) == 4  # bridge (2) and the first decoder block (2)
         got = net(x)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)

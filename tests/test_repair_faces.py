@@ -19,7 +19,7 @@ from restoration_lib import models
 from restoration_lib.archs.bopbtl_face import SPADEGenerator, fill_batchnorm_counters
 from restoration_lib.errors import CheckpointError, MissingWeightsError
 from restoration_lib.repair import faces as F
-from restoration_lib.repair._checkpoints import read_published_checkpoint
+from restoration_lib.models.loading import read_member as read_published_checkpoint
 
 SIZES = (256, 512)
 CHECKPOINT_OF_SIZE = {256: "Setting_9_epoch_100", 512: "FaceSR_512"}

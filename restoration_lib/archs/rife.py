@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..models.sizes import pad_to_multiple  # noqa: F401  (the one padding function; re-exported)
 from ..models import ModelSpec, SizeRequirements
 
 __all__ = [
@@ -147,20 +148,6 @@ def resize_or_keep(x: torch.Tensor, factor: float) -> torch.Tensor:
 def pad_multiple(scale: float = 1.0, base: int = 128) -> int:
     """The size multiple RIFE inputs are padded to: ``max(base, int(base / scale))`` (128 at scale 1)."""
     return max(base, int(base / scale))
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Zero-pad (N, C, H, W) at the bottom and right up to multiples of ``multiple``.
-
-    Returns:
-        The padded tensor and the original ``(H, W)`` (crop ``[..., :H, :W]`` to undo).
-    """
-    h, w = x.shape[-2:]
-    ph = ((h - 1) // multiple + 1) * multiple
-    pw = ((w - 1) // multiple + 1) * multiple
-    if (ph, pw) != (h, w):
-        x = F.pad(x, (0, pw - w, 0, ph - h))
-    return x, (h, w)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -44,10 +44,9 @@ from ..archs.deoldify import (
     IMAGENET_STD,
     DeOldifyGenerator,
     finalize,
-    use_matmul_low_res,
-    use_winograd,
 )
-from ..archs.winograd import WinogradConv3x3
+from .. import accel
+from ..accel.deoldify import use_winograd, uses_winograd
 from ..device import CudaGraphForward, DeviceLike, full_fp32, pick_device, resolve_dtype
 from ..errors import ImageWriteError, RestorationError, VideoError
 from ..io import LoadedImage, atomic_path, read_image, write_image
@@ -265,10 +264,7 @@ def _is_oom(e: BaseException) -> bool:
 
 def _load_named(name: str, device: torch.device, weights_dir: Optional[Union[str, os.PathLike]]) -> nn.Module:
     """Find the published checkpoint of registry network ``name`` and load it (MissingWeightsError if absent)."""
-    from .. import weights as _weights
-
-    path = _weights.find(models.get_spec(name).weights_id, weights_dir)
-    return models.load(name, path, device=device)
+    return models.load(name, device=device, weights_dir=weights_dir)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -349,23 +345,14 @@ class Colorizer:
             net, self.model_name = _load_named(name, self.device, weights_dir), name
         else:
             raise TypeError(f"model must be a name ({', '.join(MODELS)}) or an nn.Module, got {type(model).__name__}")
-        net = net.eval().requires_grad_(False)
-        if self.device.type == "cpu" and self.dtype != torch.float32:
-            use_winograd(net)  # ~4x fewer multiplications in the big decoder convs; within the fast-mode error
-        if self.device.type == "cuda" and self.dtype == torch.float32:
-            use_matmul_low_res(net)  # cuDNN would reserve up to 19 GiB of workspace for these
-        net = net.to(device=self.device, dtype=self.dtype)
-        if self._channels_last:
-            net = net.to(memory_format=torch.channels_last)
-        self.net = net
+        self.net = accel.prepare(net, self.device, self.dtype)  # device- and dtype-specific rewrites
         self.cuda_graphs = cuda_graphs
         self._graphed: Optional[CudaGraphForward] = None
 
     @property
     def _channels_last(self) -> bool:
-        """Channels-last activations: on the CPU, and for the reduced precisions on GPUs (tensor-core layout);
-        exact mode on a GPU keeps cuDNN's NCHW float32 kernels."""
-        return self.device.type == "cpu" or self.dtype != torch.float32
+        """Inputs channels-last where the prepared network's activations are (see :mod:`restoration_lib.accel`)."""
+        return accel.channels_last(self.net, self.device, self.dtype)
 
     # -- memory ---------------------------------------------------------------------------------------------
 
@@ -379,7 +366,7 @@ class Colorizer:
         net = self.net
         if not isinstance(net, DeOldifyGenerator):
             return None
-        winograd = any(isinstance(m, WinogradConv3x3) for m in net.modules())
+        winograd = uses_winograd(net)
         act = estimate_activation_bytes(
             net.variant, net.nf_factor, RENDER_BASE * render_factor, batch, self.dtype, winograd=winograd
         )

@@ -10,7 +10,8 @@ from torch import nn
 
 from .. import models
 from ..device import DeviceLike, full_fp32, pick_device, resolve_dtype
-from ..archs.rife import pad_to_multiple
+from .. import accel
+from ..models.sizes import pad_to_multiple
 from ..io import to_tensor, to_uint8
 from .adapters import ADAPTERS, GENERIC_ADAPTER, NetAdapter, adapter_for
 from .flow import FlowInterpolator
@@ -108,22 +109,21 @@ class Interpolator:
             self.adapter = adapter_for(model)
             if self.adapter is None:
                 raise ValueError(f"unknown interpolation model {model!r}; available: {', '.join(available_models())}")
-            from .. import weights  # deferred: only needed when loading a published checkpoint
-
-            spec = models.get_spec(model)
-            path = weights.find(spec.weights_id, weights_dir)
-            net = models.load(model, path, device=self.device)
+            net = models.load(model, device=self.device, weights_dir=weights_dir)
             self.name = model
         elif isinstance(model, nn.Module):
             self.adapter = adapter_for(model) or GENERIC_ADAPTER
             if self.dtype != torch.float32:  # the reduced-precision variant must not change the caller's module
                 model = copy.deepcopy(model)
-            net = model.eval().requires_grad_(False).to(self.device)
+            net = model
             spec = getattr(model, "spec", None)
             self.name = getattr(spec, "name", type(model).__name__)
         else:
             raise TypeError(f"model must be a name, an nn.Module or a FlowInterpolator; got {type(model).__name__}")
-        self.net = self.adapter.cast(net, self.dtype) if self.dtype != torch.float32 else net
+        if self.adapter.cast is not None:
+            self.net = self.adapter.cast(net.eval().requires_grad_(False).to(self.device), self.dtype)
+        else:
+            self.net = accel.prepare(net, self.device, self.dtype)  # device- and dtype-specific rewrites
 
     def __repr__(self) -> str:
         return f"Interpolator(model={self.name!r}, device={str(self.device)!r}, precision={self.precision!r})"

@@ -20,9 +20,13 @@ from torch import nn
 
 from ..device import DeviceLike, pick_device
 from ..errors import CheckpointError
-from .loading import canonicalize_state_dict, describe_mismatch, load_checkpoint_file
+from .loading import _archive_members, canonicalize_state_dict, describe_mismatch, load_checkpoint_file, read_member
+from .sizes import SizeRequirements, pad_to_multiple, round_to_multiple
 
-__all__ = ["ModelSpec", "SizeRequirements", "load", "names", "get_spec", "build", "expected_shapes"]
+__all__ = [
+    "ModelSpec", "SizeRequirements", "LoadedModel", "load", "open", "names", "get_spec", "build", "expected_shapes",
+    "member_path", "members", "pad_to_multiple", "round_to_multiple",
+]
 
 # Modules that define SPECS. A module that is not there (yet) is skipped by names()/get_spec().
 _ARCH_MODULES = (
@@ -33,15 +37,6 @@ _ARCH_MODULES = (
     "restoration_lib.archs.rife4x",
     "restoration_lib.archs.superslomo",
 )
-
-
-@dataclass(frozen=True)
-class SizeRequirements:
-    """What input sizes a network accepts: at least ``minimum`` pixels a side, a multiple of ``multiple_of``."""
-
-    minimum: int = 1
-    multiple_of: int = 1
-    square: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,6 +53,8 @@ class ModelSpec:
         finalize: optional hook run on the loaded module (e.g. fold spectral norm into plain weights).
         size: size requirements of the network's input.
         tiling: ``"supported"``, ``"discouraged"`` or ``"internal"`` (needs the whole image).
+        dtypes: the compute dtypes the network runs in (float32 always; bfloat16 on CPUs, float16 on GPUs
+            where its fast mode keeps its accuracy bound).
     """
 
     name: str
@@ -68,6 +65,7 @@ class ModelSpec:
     finalize: Optional[Callable[[nn.Module], nn.Module]] = None
     size: SizeRequirements = field(default_factory=SizeRequirements)
     tiling: Literal["supported", "discouraged", "internal"] = "supported"
+    dtypes: tuple[torch.dtype, ...] = (torch.float32, torch.bfloat16, torch.float16)
 
 
 _SPECS: dict[str, ModelSpec] = {}
@@ -139,21 +137,70 @@ def _guess_network(sd: Mapping[str, torch.Tensor], exclude: str) -> Optional[str
     return None
 
 
+def _find_checkpoint(spec: ModelSpec, weights_dir, member: Optional[str]) -> tuple[Path, Optional[str]]:
+    """The file (and archive member) holding ``spec``'s published weights, from the weights registry."""
+    from .. import weights  # noqa: PLC0415  (the registry is read only when a file is looked up)
+
+    if spec.weights_id is None:
+        raise CheckpointError(f"network {spec.name!r} has no published checkpoint in the registry; pass checkpoint=")
+    entry = weights.registry()[spec.weights_id]
+    if not entry.members:
+        return Path(weights.find(spec.weights_id, weights_dir)), None
+    path = member_path(spec.name, member)
+    return Path(weights.find_member(spec.weights_id, path, weights_dir)), path
+
+
+def member_path(name: str, member: Optional[str] = None) -> str:
+    """The path inside its published archive of the checkpoint network ``name`` loads (registry.toml's
+    ``[[ID.members]]``, the only place such paths are written).
+
+    Args:
+        name: a registered network name.
+        member: the member's key where several members fit the network (e.g. ``"vae_b_scratch"``).
+
+    Raises:
+        ValueError: no member, or several and ``member`` does not say which.
+    """
+    from .. import weights  # noqa: PLC0415
+
+    spec = get_spec(name)
+    entry = weights.registry().get(spec.weights_id or "")
+    fits = [m for m in (entry.members if entry else ()) if name in m.networks and member in (None, m.key)]
+    if len(fits) != 1:
+        keys = [m.key for m in (entry.members if entry else ()) if name in m.networks]
+        raise ValueError(f"network {name!r}: member {member!r} does not name one archive member; known: {keys}")
+    return fits[0].path
+
+
+def members(weights_id: str) -> dict[str, tuple[str, str]]:
+    """``key -> (path inside the archive, network name)`` for the members of archive ``weights_id``."""
+    from .. import weights  # noqa: PLC0415
+
+    return {m.key: (m.path, m.networks[0]) for m in weights.registry()[weights_id].members if m.key}
+
+
 def load(
     name: str,
-    checkpoint: Union[str, Path, Mapping[str, Any]],
+    checkpoint: Union[str, Path, Mapping[str, Any], None] = None,
     device: DeviceLike = "cpu",
     *,
     dtype: torch.dtype = torch.float32,
+    weights_dir: Union[str, Path, None] = None,
+    member: Optional[str] = None,
 ) -> nn.Module:
     """Build network ``name`` and load ``checkpoint`` into it, strictly.
 
     Args:
         name: a registered network name (see :func:`names`).
         checkpoint: a path to the file as its authors published it (bare state_dict, nested under a key
-            such as ``model_state``/``state_dict``, ``module.`` prefixes), or an in-memory state_dict.
+            such as ``model_state``/``state_dict``, ``module.`` prefixes), the published archive holding it or
+            the folder that archive was unpacked into, an in-memory state_dict, or ``None``: the weights
+            registry's file (found under ``weights_dir``, unpacked from its archive on first use, verified).
         device: where the returned module lives (default CPU).
         dtype: parameter dtype of the returned module.
+        weights_dir: the weights folder searched when ``checkpoint`` is None.
+        member: for networks loaded from an archive with several fitting members, the member's key
+            (registry.toml), e.g. ``"vae_b_scratch"``.
 
     Returns:
         The network in eval mode, with ``spec`` (its :class:`ModelSpec`) attached as ``net.spec``.
@@ -161,10 +208,19 @@ def load(
     Raises:
         CheckpointError: unreadable file, or keys/shapes that do not fit; the message names the missing,
             unexpected and misshaped keys and, where it can tell, which network the file belongs to.
+        MissingWeightsError: ``checkpoint`` is None and the file is not on disk (the message says how to get it).
     """
     spec = get_spec(name)
-    source = str(checkpoint) if isinstance(checkpoint, (str, Path)) else "the given state_dict"
-    raw = load_checkpoint_file(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
+    if checkpoint is None:
+        checkpoint, _ = _find_checkpoint(spec, weights_dir, member)
+    if isinstance(checkpoint, (str, Path)):
+        source = str(checkpoint)
+        entry_member = None
+        if Path(checkpoint).expanduser().is_dir() or _is_archive(checkpoint):
+            entry_member = member_path(name, member)
+        raw = read_member(checkpoint, entry_member) if entry_member else load_checkpoint_file(checkpoint)
+    else:
+        source, raw = "the given state_dict", checkpoint
     sd = canonicalize_state_dict(raw, source=source)
     if spec.prepare is not None:
         sd = spec.prepare(sd)
@@ -181,3 +237,11 @@ def load(
     net = net.to(device=pick_device(device), dtype=dtype)
     net.spec = spec  # type: ignore[assignment]
     return net
+
+
+def _is_archive(path: Union[str, Path]) -> bool:
+    p = Path(path).expanduser()
+    return p.is_file() and _archive_members(p) is not None
+
+
+from .descriptor import LoadedModel, open  # noqa: E402  (needs load and get_spec above)

@@ -47,7 +47,6 @@ from torch import nn
 from ..device import DeviceLike, full_fp32_method, pick_device, resolve_dtype
 from ..errors import MissingWeightsError
 from ._arrays import as_rgb_uint8
-from ._checkpoints import read_published_checkpoint
 
 __all__ = [
     "AlignedFace",
@@ -65,8 +64,6 @@ __all__ = [
 LANDMARKS_FILE = "shape_predictor_68_face_landmarks.dat"
 LANDMARKS_ID = "dlib-landmarks-68"
 FACE_WEIGHTS_ID = "bopbtl-face"
-# Where each face checkpoint sits inside face_checkpoints.zip (unpacked into Face_Enhancement/).
-FACE_MEMBERS = {256: "Setting_9_epoch_100/latest_net_G.pth", 512: "FaceSR_512/latest_net_G.pth"}
 
 # The official 5-point template on a 512 grid: left eye, right eye, nose tip, left and right mouth corners.
 _TEMPLATE = np.array([196.0, 226.0, 316.0, 226.0, 256.0, 286.0, 220.0, 360.4, 292.0, 360.4], np.float32)
@@ -318,19 +315,8 @@ class FaceEnhancer:
             net = checkpoint.eval().requires_grad_(False).to(device=self.device, dtype=self.dtype)
             if getattr(net, "size", self.size) != self.size:
                 raise ValueError(f"the given network is built for {net.size}-px faces, not {self.size}")
-        else:
-            if checkpoint is None:  # unpacked from the published zip on first use
-                from .. import weights  # noqa: PLC0415
-
-                source = weights.find_member(FACE_WEIGHTS_ID, "checkpoints/" + FACE_MEMBERS[self.size], weights_dir)
-            else:
-                source = checkpoint
-            raw = read_published_checkpoint(source, FACE_MEMBERS[self.size])
-            label = str(source) if isinstance(source, (str, Path)) else "the given state_dict"
-            from ..models.loading import canonicalize_state_dict  # noqa: PLC0415
-
-            sd = canonicalize_state_dict(raw, source=label)
-            net = models.load(name, sd, device=self.device, dtype=self.dtype)
+        else:  # the published zip (or its folder, the file, a state_dict); None: the registry's, unpacked once
+            net = models.load(name, checkpoint, self.device, dtype=self.dtype, weights_dir=weights_dir)
         self.net = net
 
     def _to_tensor(self, crop: np.ndarray) -> torch.Tensor:

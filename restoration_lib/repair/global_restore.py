@@ -20,7 +20,6 @@ weights are never used.
 """
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,12 +32,13 @@ from PIL import Image
 from torch import nn
 
 from .. import models
+from ..models.sizes import round_to_multiple
 from ..device import DeviceLike, full_fp32_method, pick_device, resolve_dtype
 from ..errors import ImageReadError, MissingWeightsError, RestorationError
 from ..io import read_image
 from ..archs.bopbtl import masked_patch_flags, patch_attention_mask
 from . import lowmem
-from ._checkpoints import find_weights, read_published_checkpoint
+from ..models.loading import has_member
 
 __all__ = [
     "GlobalCheckpoints",
@@ -56,19 +56,9 @@ __all__ = [
 WEIGHTS_ID = "bopbtl-global"
 _FETCH = f"python -m restoration_lib weights fetch {WEIGHTS_ID}"
 
-#: member path inside ``global_checkpoints.zip`` (which the official code unzips in ``Global/``) and network name
-MEMBERS: dict[str, tuple[str, str]] = {
-    "detection": ("checkpoints/detection/FT_Epoch_latest.pt", "bopbtl-scratch-detector"),
-    "vae_a": ("checkpoints/restoration/VAE_A_quality/latest_net_G.pth", "bopbtl-vae-a"),
-    "vae_b_quality": ("checkpoints/restoration/VAE_B_quality/latest_net_G.pth", "bopbtl-vae-b"),
-    "vae_b_scratch": ("checkpoints/restoration/VAE_B_scratch/latest_net_G.pth", "bopbtl-vae-b"),
-    "mapping_quality": ("checkpoints/restoration/mapping_quality/latest_net_mapping_net.pth", "bopbtl-mapping-quality"),
-    "mapping_scratch": ("checkpoints/restoration/mapping_scratch/latest_net_mapping_net.pth", "bopbtl-mapping-scratch"),
-    "mapping_hr": (
-        "checkpoints/restoration/mapping_Patch_Attention/latest_net_mapping_net.pth",
-        "bopbtl-mapping-hr",
-    ),
-}
+#: key -> (member path inside ``global_checkpoints.zip``, network name), read from the weights registry
+#: (registry.toml's ``[[bopbtl-global.members]]``, the only place the paths are written)
+MEMBERS: dict[str, tuple[str, str]] = models.members(WEIGHTS_ID)
 
 Mode = Literal["quality", "scratch", "hr"]
 SizeMode = Literal["full", "scale_256"]
@@ -114,39 +104,14 @@ class GlobalCheckpoints:
             if isinstance(item, nn.Module):
                 return item.to(device=pick_device(device), dtype=dtype).eval().requires_grad_(False)
             return models.load(name, item, device, dtype=dtype)
-        if src is None:
-            try:
-                found = self._from_registry(member)
-            except ImportError:
-                found = find_weights(WEIGHTS_ID, self.weights_dir)  # raises the clear MissingWeightsError
-            return models.load(name, found, device, dtype=dtype)
-        path = Path(src).expanduser()
-        if not _has_member(path, member):
-            raise MissingWeightsError(
-                f"{member} (needed by {name}) is not in {path}: expected the published global_checkpoints.zip, or "
-                f"the folder it was unzipped into (holding checkpoints/...).\nGet the archive with:  {_FETCH}"
-            )
-        return models.load(name, read_published_checkpoint(path, member), device, dtype=dtype)
-
-    def _from_registry(self, member: str) -> Any:
-        from .. import weights  # noqa: PLC0415 (imported only when the registry is asked)
-
-        if hasattr(weights, "find_member"):  # unpacks the member from the archive on first use
-            return weights.find_member(WEIGHTS_ID, member, self.weights_dir)
-        archive = find_weights(WEIGHTS_ID, self.weights_dir)
-        if not _has_member(archive, member):
-            raise MissingWeightsError(f"{archive} has no member {member}.\nGet the archive again with:  {_FETCH}")
-        return read_published_checkpoint(archive, member)
-
-
-def _has_member(path: Path, member: str) -> bool:
-    """Whether the zip ``path`` or the folder ``path`` (at any depth) holds ``member``."""
-    if path.is_dir():
-        return any(p.as_posix().endswith("/" + member) for p in path.rglob(Path(member).name) if p.is_file())
-    if path.is_file() and zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            return any(n == member or n.endswith("/" + member) for n in zf.namelist())
-    return False
+        if src is not None:
+            path = Path(src).expanduser()
+            if not has_member(path, member):
+                raise MissingWeightsError(
+                    f"{member} (needed by {name}) is not in {path}: expected the published global_checkpoints.zip, "
+                    f"or the folder it was unzipped into (holding checkpoints/...).\nGet the archive with:  {_FETCH}"
+                )
+        return models.load(name, src, device, dtype=dtype, weights_dir=self.weights_dir, member=key)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -173,20 +138,15 @@ def as_rgb_uint8(image: Any) -> np.ndarray:
     return read_image(image).rgb
 
 
-def _round_to(x: float, m: int) -> int:
-    # official size rule: int(round(side / m) * m) with Python's round (halves to even)
-    return int(round(x / m) * m)
-
-
 def _target_size(w: int, h: int, multiple: int, size_mode: SizeMode) -> tuple[int, int]:
     if size_mode == "full":
-        return _round_to(w, multiple), _round_to(h, multiple)
+        return round_to_multiple(w, multiple), round_to_multiple(h, multiple)
     if size_mode != "scale_256":
         raise ValueError(f"size_mode must be 'full' or 'scale_256', got {size_mode!r}")
     # official "scale" rule: the short side becomes 256 and the long side keeps the aspect ratio, both then rounded
     if w < h:
-        return _round_to(256, multiple), _round_to(h / w * 256, multiple)
-    return _round_to(w / h * 256, multiple), _round_to(256, multiple)
+        return round_to_multiple(256, multiple), round_to_multiple(h / w * 256, multiple)
+    return round_to_multiple(w / h * 256, multiple), round_to_multiple(256, multiple)
 
 
 def _resize_rule(rgb: np.ndarray, multiple: int, size_mode: SizeMode, resample: int) -> np.ndarray:
@@ -347,9 +307,9 @@ class ScratchDetector:
         h, w = x.shape[2:]
         # official scale_tensor: short side 256, long side round(long/short*256/16)*16, bilinear (no antialias)
         if h < w:
-            size = (256, _round_to(w / h * 256, 16))
+            size = (256, round_to_multiple(w / h * 256, 16))
         else:
-            size = (_round_to(h / w * 256, 16), 256)
+            size = (round_to_multiple(h / w * 256, 16), 256)
         xs = F.interpolate(x, list(size), mode="bilinear", align_corners=False)
         logits = self.net(xs.to(self.device, self.dtype)).float().cpu()
         prob = F.interpolate(torch.sigmoid(logits), [h, w], mode="nearest")
