@@ -74,8 +74,9 @@ REGISTRY_PATH = Path(__file__).with_name("registry.toml")
 #: File in the weights folder holding size + SHA-256 of first downloads of files with no published hash.
 RECORD_FILE = ".recorded.json"
 
-_FETCH_CMD = "python -m restoration_lib weights fetch"
-_VERIFY_CMD = "python -m restoration_lib weights verify"
+# This interpreter's own path, so that the suggested command works outside an activated virtual environment.
+_FETCH_CMD = f"{sys.executable} -m restoration_lib weights fetch"
+_VERIFY_CMD = f"{sys.executable} -m restoration_lib weights verify"
 _TIMEOUT = (20.0, 60.0)  # requests (connect, read) timeouts in seconds
 _ATTEMPTS_PER_SOURCE = 3  # a dropped connection is resumed while each attempt makes progress
 _CHUNK = 1 << 20
@@ -889,19 +890,59 @@ def _try_source(entry: WeightEntry, src: Source, target: Path, exp: _Expected, s
 
 @contextlib.contextmanager
 def _fetch_lock(root: Path) -> Iterator[None]:
-    """Serialise fetches into one weights folder across processes (POSIX advisory lock; no-op elsewhere)."""
+    """Serialise fetches into one weights folder across processes (POSIX advisory lock; no-op elsewhere).
+
+    The lock file is removed when the holder is done, and folders this fetch created are removed again when
+    they stay empty (a failed fetch leaves nothing behind). A process that waited on a lock file that was
+    removed meanwhile locks the new one instead.
+    """
+    created = _missing_parents(root)
     root.mkdir(parents=True, exist_ok=True)
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    with open(root / ".fetch.lock", "a+b") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            _remove_empty(created)
+        return
+    lock = root / ".fetch.lock"
+    while True:
+        f = open(lock, "a+b")
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            same = os.fstat(f.fileno()).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        f.close()  # the previous holder removed it: lock the current file
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            lock.unlink()
+        fcntl.flock(f, fcntl.LOCK_UN)
+        f.close()
+        _remove_empty(created)
+
+
+def _missing_parents(path: Path) -> list[Path]:
+    """``path`` and its ancestors that do not exist yet, deepest first."""
+    out = []
+    while not path.exists() and path.parent != path:
+        out.append(path)
+        path = path.parent
+    return out
+
+
+def _remove_empty(folders: Iterable[Path]) -> None:
+    """Remove the folders (deepest first) that are empty; keep any that hold something."""
+    for d in folders:
+        try:
+            d.rmdir()
+        except OSError:
+            return
 
 
 def _fetch_one(entry: WeightEntry, root: Path, session: Any, progress: bool, force: bool) -> Path:
@@ -911,6 +952,7 @@ def _fetch_one(entry: WeightEntry, root: Path, session: Any, progress: bool, for
         if exp.sha256 is None:  # a copy placed by hand, never recorded: trust it now and record it
             _record(root, entry, target.stat().st_size, _sha256_file(target), f"file found at {target}")
         return target
+    created = _missing_parents(target.parent)
     target.parent.mkdir(parents=True, exist_ok=True)
     attempts: list[tuple[str, str, str]] = []
     for src in entry.sources:
@@ -925,10 +967,15 @@ def _fetch_one(entry: WeightEntry, root: Path, session: Any, progress: bool, for
                                               f"({exp.size:,} bytes, sha256 {exp.sha256}): {f.reason}")
             attempts.append((src.label, f.kind, f.reason))
             continue
+        except BaseException:
+            _remove_empty(created)
+            raise
         if exp.sha256 is None:
             _record(root, entry, target.stat().st_size, _sha256_file(target), src.label)
         return target
-    raise _download_error(entry, root, target, attempts, exp)
+    err = _download_error(entry, root, target, attempts, exp)
+    _remove_empty(created)  # a failed fetch leaves no empty folder (a kept .part file keeps its folder)
+    raise err
 
 
 def _download_error(entry: WeightEntry, root: Path, target: Path, attempts: list[tuple[str, str, str]],

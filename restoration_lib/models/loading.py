@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -51,7 +52,18 @@ def load_checkpoint_file(path: Union[str, Path]) -> Any:
         with torch.serialization.safe_globals([slice, datetime.datetime]):
             return torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises RuntimeError/UnpicklingError/EOFError/... for bad files
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        text = str(e)
+        if "Weights only load failed" in text or "Unsupported global" in text:
+            # The file pickles objects beyond tensors (code that would run on loading). torch's own message
+            # suggests weights_only=False: exactly the wrong advice for a file of unknown origin.
+            glob = re.search(r"GLOBAL ([\w.]+)", text)
+            raise CheckpointError(
+                f"{p}: not a plain checkpoint ({size} bytes): besides tensors it carries pickled Python objects"
+                + (f" ({glob.group(1)})" if glob else "") + " that would run code when loaded, so it was refused. "
+                "Do not load it with weights_only=False unless you trust its source; get the file from the "
+                "source listed in the registry instead."
+            ) from None
+        msg = text.strip().splitlines()[0] if text.strip() else type(e).__name__
         hint = "truncated or corrupt" if isinstance(e, (EOFError, RuntimeError)) else "not a loadable checkpoint"
         raise CheckpointError(f"{p}: the file is {hint} ({size} bytes; torch.load said: {msg[:300]})") from e
 
