@@ -56,7 +56,8 @@ def _make_inputs(words: list[str], cwd: Path) -> list[Path]:
     """Create every input the command names (by its suffix; a name ending in / is a folder of photos), return
     the paths it should write."""
     cmd = words[1] if len(words) > 1 else ""
-    paths = [w for w in words[2:] if not w.startswith("-")]
+    # file names: the words that are not flags or flag values (numbers such as 30 or 59.94)
+    paths = [w for w in words[2:] if not w.startswith("-") and not re.fullmatch(r"[\d.:/]+", w)]
     outputs = []
     for k, name in enumerate(paths):
         p = cwd / name

@@ -48,7 +48,7 @@ from ..archs.deoldify import (
 )
 from ..archs.winograd import WinogradConv3x3
 from ..device import CudaGraphForward, DeviceLike, full_fp32, pick_device, resolve_dtype
-from ..errors import ImageWriteError, RestorationError, VideoError
+from ..errors import RestorationError, VideoError
 from ..io import LoadedImage, atomic_path, read_image, write_image
 
 __all__ = [

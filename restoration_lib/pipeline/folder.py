@@ -262,7 +262,8 @@ def restore_folder(
         except Exception as err:  # noqa: BLE001 - one bad photo must not stop the batch; it is reported
             msg = f"{type(err).__name__}: {err}".strip()
             report.failed.append((p, msg))
-            bar.write(f"failed: {p}: {msg.splitlines()[0]}")
+            first = msg.splitlines()[0] if msg else type(err).__name__
+            bar.write(f"failed: {first if str(p) in first else f'{p}: {first}'}")  # the file named once
     bar.close()
     if contact_sheet:
         report.contact_sheet = _contact_sheet(dst, src, rows, report.failed, settings)
