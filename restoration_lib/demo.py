@@ -34,19 +34,22 @@ class DemoReport:
     fallbacks: list[tuple[str, list[str]]] = field(default_factory=list)
 
 
-def _label(img: np.ndarray, text: str) -> np.ndarray:
+def _label(img: np.ndarray, text: str, bar: int = 18) -> np.ndarray:
+    """``img`` with ``text`` in white on a black bar ``bar`` + 6 pixels high (the font shrinks to fit the width)."""
     out = np.ascontiguousarray(img.copy())
-    h = max(18, out.shape[0] // 18)
-    cv2.rectangle(out, (0, 0), (out.shape[1], h + 6), (0, 0, 0), -1)
-    cv2.putText(out, text, (4, h), cv2.FONT_HERSHEY_SIMPLEX, h / 30, (255, 255, 255), 1, cv2.LINE_AA)
+    cv2.rectangle(out, (0, 0), (out.shape[1], bar + 6), (0, 0, 0), -1)
+    scale = bar / 30
+    while scale > 0.2 and cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] > out.shape[1] - 8:
+        scale *= 0.9
+    cv2.putText(out, text, (4, bar), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
     return out
 
 
-def compare_sheet(rows: list[list[tuple[str, np.ndarray]]], height: int = 256) -> np.ndarray:
+def compare_sheet(rows: list[list[tuple[str, np.ndarray]]], height: int = 256, fill_width: bool = False) -> np.ndarray:
     """Stack rows of labelled images into one (H, W, 3) uint8 sheet.
 
-    Each row's images are resized to ``height``, then the whole row is scaled to the widest row's width, so
-    every row fills the sheet (rows with fewer panels get taller).
+    Each row's images are resized to ``height``; shorter rows are padded with white on the right, or, with
+    ``fill_width``, scaled up to the widest row's width so that every row fills the sheet.
     """
     rendered = []
     for row in rows:
@@ -57,15 +60,17 @@ def compare_sheet(rows: list[list[tuple[str, np.ndarray]]], height: int = 256) -
             tiles.append(cv2.resize(img, (w, height), interpolation=cv2.INTER_AREA))
         rendered.append(tiles)
     width = max(sum(t.shape[1] for t in tiles) for tiles in rendered)
+    bar = max(18, height // 18)
     out = []
     for row, tiles in zip(rows, rendered):
-        s = width / sum(t.shape[1] for t in tiles)
-        h = max(1, round(height * s))
-        xs = np.round(np.cumsum([0] + [t.shape[1] * s for t in tiles])).astype(int)
-        scaled = [cv2.resize(t, (max(1, xs[i + 1] - xs[i]), h), interpolation=cv2.INTER_AREA)
-                  for i, t in enumerate(tiles)]
-        labelled = [_label(t, text) for t, (text, _img) in zip(scaled, row)]
-        out.append(np.pad(np.hstack(labelled), ((0, 4), (0, 0), (0, 0)), constant_values=255))
+        s = width / sum(t.shape[1] for t in tiles) if fill_width else 1.0
+        if s != 1.0:
+            h = max(1, round(height * s))
+            xs = np.round(np.cumsum([0] + [t.shape[1] * s for t in tiles])).astype(int)
+            tiles = [cv2.resize(t, (max(1, xs[i + 1] - xs[i]), h), interpolation=cv2.INTER_AREA)
+                     for i, t in enumerate(tiles)]
+        line = np.hstack([_label(t, text, bar) for t, (text, _img) in zip(tiles, row)])
+        out.append(np.pad(line, ((0, 4), (0, width - line.shape[1]), (0, 0)), constant_values=255))
     return np.vstack(out)
 
 
@@ -201,6 +206,6 @@ def run_demo(
         diff = np.abs(frames[1].astype(np.int16) - frames[0].astype(np.int16)).astype(np.uint8)
         rows.append([("frame 0 (input)", frames[0]), (f"middle: {label}", mid), ("frame 1 (input)", frames[1]),
                      ("|frame 1 - frame 0|", diff)])
-    report.written.append(write_image(out / "compare.png", compare_sheet(rows)))
+    report.written.append(write_image(out / "compare.png", compare_sheet(rows, fill_width=True)))
     report.seconds = time.perf_counter() - t0
     return report

@@ -233,3 +233,38 @@ def test_folder_says_once_which_files_it_skipped_and_why(tmp_path, capsys):
     assert both.count("broken.png") == 1, both
     assert "1 restored" in out and "2 not photos" in out
     assert "Traceback" not in both
+
+
+# ----------------------------------------------------------------------------------------------- fetch, demo
+
+
+def test_a_failed_fetch_leaves_no_empty_folder_or_lock(tmp_path):
+    import socket
+
+    from restoration_lib import weights
+    from restoration_lib.errors import WeightsDownloadError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: connection refused
+    reg = tmp_path / "registry.toml"
+    reg.write_text(f'["test-model"]\nfile = "model.pth"\nsubdir = "deep/test"\nnetworks = ["n"]\nlicence = "MIT"\n'
+                   f'[["test-model".sources]]\nurl = "http://127.0.0.1:{port}/model.pth"\nkind = "mirror"\n')
+    wdir = tmp_path / "weights"
+    with pytest.raises(WeightsDownloadError):
+        weights.fetch("test-model", weights_dir=wdir, progress=False, entries=reg)
+    assert not wdir.exists()  # nothing left: no deep/test/, no .fetch.lock, no weights folder made for nothing
+    wdir.mkdir()
+    with pytest.raises(WeightsDownloadError):
+        weights.fetch("test-model", weights_dir=wdir, progress=False, entries=reg)
+    assert wdir.is_dir() and list(wdir.iterdir()) == []
+
+
+def test_demo_compare_sheet_fills_its_width():
+    from restoration_lib.demo import compare_sheet
+
+    photo, clip = np.zeros((100, 100, 3), np.uint8), np.zeros((60, 100, 3), np.uint8)
+    sheet = compare_sheet([[("before", photo), ("classical repair", photo)],
+                           [("frame 0", clip)] * 4], height=64, fill_width=True)
+    assert (sheet[:, -1] == 255).mean() < 0.2  # the right edge is picture, not padding
+    assert sheet.shape[1] == 4 * round(100 * 64 / 60) and sheet.shape[0] > 2 * (64 + 4)  # row 1 grew
