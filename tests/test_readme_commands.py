@@ -144,3 +144,22 @@ def test_colour_from_hints_when_deoldify_is_missing(tmp_path, monkeypatch, capsy
     assert (rgb[..., 0].astype(int) - rgb[..., 2]).mean() > 20
     assert main(args + ["--overwrite", "--strict"]) == 1
     assert "no classical fallback" in capsys.readouterr().err
+
+
+def test_the_anchors_spellings_are_aliases(tmp_path, capsys):
+    from restoration_lib.cli import build_parser, main
+    from restoration_lib.cli._common import device_from
+
+    p = build_parser()
+    for flag in ("--with-scratch", "--with_scratch", "--scratch"):
+        assert p.parse_args(["photo", "a.png", "b.png", flag]).scratch
+    a = p.parse_args(["photo", "a.png", "b.png", "--render_factor", "12", "--HR", "--GPU", "-1"])
+    assert (a.render_factor, a.hr, device_from(a)) == (12, True, "cpu")
+    a = p.parse_args(["repair", "--input_folder", "in", "--output_folder", "out", "--with_scratch", "--GPU", "-1"])
+    assert (a.input_folder, a.output_folder, a.with_scratch, device_from(a)) == ("in", "out", True, "cpu")
+    src = tmp_path / "in"
+    src.mkdir()
+    write_image(src / "a.png", _photo())
+    assert main(["repair", "--input_folder", str(src), "--output_folder", str(tmp_path / "out"), "--classical",
+                 "--no-faces", "--GPU", "-1", "--no-progress"]) == 0
+    assert (tmp_path / "out" / "a.png").is_file()
