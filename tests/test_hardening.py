@@ -268,3 +268,10 @@ def test_demo_compare_sheet_fills_its_width():
                            [("frame 0", clip)] * 4], height=64, fill_width=True)
     assert (sheet[:, -1] == 255).mean() < 0.2  # the right edge is picture, not padding
     assert sheet.shape[1] == 4 * round(100 * 64 / 60) and sheet.shape[0] > 2 * (64 + 4)  # row 1 grew
+
+
+def test_repair_of_a_tiny_image_names_the_file(tmp_path, capsys):
+    p = write_image(tmp_path / "tiny.png", np.full((1, 300, 3), 128, np.uint8))
+    rc, _, err = _run_cli(["repair", p, tmp_path / "o.png", "--classical", "--no-faces", "--no-progress"], capsys)
+    assert rc == 1
+    _one_line_error(err, str(p), "too small")

@@ -125,6 +125,13 @@ def check_output_folder(folder: Any) -> Path:
     return d
 
 
+def check_min_side(img: Any, path: Any, minimum: int = 8) -> None:
+    """Refuse an image (a LoadedImage or an (H, W, ...) array) smaller than ``minimum`` pixels a side."""
+    h, w = (img.rgb if hasattr(img, "rgb") else img).shape[:2]
+    if min(h, w) < minimum:
+        raise RestorationError(f"{path}: {w}×{h} pixels is too small to restore (at least {minimum} pixels a side)")
+
+
 # ------------------------------------------------------------------------------------------- summary
 
 

@@ -12,8 +12,8 @@ from typing import Any, Optional
 import numpy as np
 
 from ..errors import ImageReadError, ImageWriteError
-from ._common import (IMAGE_SUFFIXES, UsageError, add_device_args, check_output_file, check_output_folder,
-                      device_from)
+from ._common import (IMAGE_SUFFIXES, UsageError, add_device_args, check_min_side, check_output_file,
+                      check_output_folder, device_from)
 
 __all__ = ["add_cli", "run"]
 
@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     stages = Path(args.save_stages) if args.save_stages else None
     for f, out in jobs:
         img = read_image(f)
+        check_min_side(img, f)
         rgb, alpha = img.rgb, img.alpha
         res = restorer(rgb)
         _write(out, res.image, alpha if alpha is not None and alpha.shape == res.image.shape[:2] else None, inputs)
