@@ -25,7 +25,7 @@ def _stage_args(p: argparse.ArgumentParser, film: bool) -> None:
     g.add_argument("--no-repair", action="store_true", help="skip the repair stage")
     g.add_argument("--repair-mode", choices=["model", "classical"], default="model",
                    help="published networks (default) or the classical no-download repair")
-    g.add_argument("--scratch", "--with-scratch", "--with_scratch", dest="scratch", action="store_true",
+    g.add_argument("--with-scratch", "--scratch", "--with_scratch", dest="scratch", action="store_true",
                    help="detect and repair scratches, cracks and folds")
     g.add_argument("--hr", "--HR", dest="hr", action="store_true", help="high-resolution mode for large scans")
     g.add_argument("--no-faces", action="store_true", help="do not enhance faces")
