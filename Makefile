@@ -1,6 +1,7 @@
 # Two commands do all set-up (see README):
 #   make demo   create .venv, install the project, run the main job on sample inputs into results/
 #   make test   the same install plus test extras, browser-test dependencies, then the whole test suite
+#               (SKIP_BROWSER=1 make test: no Chromium, no Playwright, the browser test skipped)
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
@@ -25,8 +26,9 @@ demo: $(VENV)/.installed
 	$(PY) -m restoration_lib demo --out results
 
 test: $(VENV)/.installed-test
-	bash scripts/install_browser_deps.sh $(PY)
-	$(PY) -m pytest -q -p no:cacheprovider --timeout=900
+	@if [ "$(SKIP_BROWSER)" = 1 ]; then echo "SKIP_BROWSER=1: the browser test and its dependencies are skipped"; \
+	else bash scripts/install_browser_deps.sh $(PY); fi
+	SKIP_BROWSER=$(SKIP_BROWSER) $(PY) -m pytest -q -p no:cacheprovider --timeout=900
 
 lab: $(VENV)/.installed
 	$(PY) -m jupyter lab notebooks/

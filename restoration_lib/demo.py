@@ -7,7 +7,6 @@ what can be done without them (classical repair, RIFE 4.0 from its PyPI wheel, o
 """
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,29 +30,53 @@ class DemoReport:
     written: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: (step that fell back or was skipped, registry ids of the weights it lacked)
+    fallbacks: list[tuple[str, list[str]]] = field(default_factory=list)
 
 
-def _label(img: np.ndarray, text: str) -> np.ndarray:
+def _label(img: np.ndarray, text: str, bar: int = 18) -> np.ndarray:
+    """``img`` with ``text`` in white on a black bar ``bar`` + 6 pixels high (the font shrinks to fit the width)."""
     out = np.ascontiguousarray(img.copy())
-    h = max(18, out.shape[0] // 18)
-    cv2.rectangle(out, (0, 0), (out.shape[1], h + 6), (0, 0, 0), -1)
-    cv2.putText(out, text, (4, h), cv2.FONT_HERSHEY_SIMPLEX, h / 30, (255, 255, 255), 1, cv2.LINE_AA)
+    cv2.rectangle(out, (0, 0), (out.shape[1], bar + 6), (0, 0, 0), -1)
+    scale = bar / 30
+    while scale > 0.2 and cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] > out.shape[1] - 8:
+        scale *= 0.9
+    cv2.putText(out, text, (4, bar), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
     return out
 
 
-def compare_sheet(rows: list[list[tuple[str, np.ndarray]]], height: int = 256) -> np.ndarray:
-    """Stack rows of labelled images (each resized to ``height``) into one (H, W, 3) uint8 sheet."""
+def compare_sheet(rows: list[list[tuple[str, np.ndarray]]], height: int = 256, fill_width: bool = False) -> np.ndarray:
+    """Stack rows of labelled images into one (H, W, 3) uint8 sheet.
+
+    Each row's images are resized to ``height``; shorter rows are padded with white on the right, or, with
+    ``fill_width``, scaled up to the widest row's width so that every row fills the sheet.
+    """
     rendered = []
     for row in rows:
         tiles = []
-        for text, img in row:
+        for _text, img in row:
             img = np.repeat(img[..., None], 3, 2) if img.ndim == 2 else img[..., :3]
             w = max(1, round(img.shape[1] * height / img.shape[0]))
-            tiles.append(_label(cv2.resize(img, (w, height), interpolation=cv2.INTER_AREA), text))
-        rendered.append(np.hstack(tiles))
-    width = max(r.shape[1] for r in rendered)
-    rendered = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rendered]
-    return np.vstack(rendered)
+            tiles.append(cv2.resize(img, (w, height), interpolation=cv2.INTER_AREA))
+        rendered.append(tiles)
+    width = max(sum(t.shape[1] for t in tiles) for tiles in rendered)
+    bar = max(18, height // 18)
+    out = []
+    for row, tiles in zip(rows, rendered):
+        s = width / sum(t.shape[1] for t in tiles) if fill_width else 1.0
+        if s != 1.0:
+            h = max(1, round(height * s))
+            xs = np.round(np.cumsum([0] + [t.shape[1] * s for t in tiles])).astype(int)
+            tiles = [cv2.resize(t, (max(1, xs[i + 1] - xs[i]), h), interpolation=cv2.INTER_AREA)
+                     for i, t in enumerate(tiles)]
+        line = np.hstack([_label(t, text, bar) for t, (text, _img) in zip(tiles, row)])
+        out.append(np.pad(line, ((0, 4), (0, width - line.shape[1]), (0, 0)), constant_values=255))
+    return np.vstack(out)
+
+
+def _skipped_panel(like: np.ndarray) -> np.ndarray:
+    """A gray panel the size of ``like`` standing for a step that did not run."""
+    return np.full((like.shape[0], like.shape[1], 3), 200, np.uint8)
 
 
 def _step(report: DemoReport, what: str, fn: Callable[[], object]) -> Optional[object]:
@@ -103,7 +126,8 @@ def run_demo(
         from .repair import Restorer
 
         try:
-            r = Restorer(with_scratch=True, faces=True, device=device, precision=precision, weights_dir=weights_dir)
+            r = Restorer(with_scratch=True, faces=True, device=device, precision=precision, weights_dir=weights_dir,
+                         progress=progress)
             r_mode = "model"
             # Build eagerly so a missing checkpoint is reported here, then fall back to the classical mode.
             if hasattr(r, "load"):
@@ -111,14 +135,21 @@ def run_demo(
         except MissingWeightsError as e:
             report.notes.append(f"repair: published checkpoints missing ({str(e).splitlines()[0]}); "
                                 "using the classical no-download mode")
-            r = Restorer(with_scratch=True, faces=True, mode="classical", device=device, weights_dir=weights_dir)
+            report.fallbacks.append(("repair fell back to the classical no-download mode", e.weight_ids))
+            r = Restorer(with_scratch=True, faces=True, mode="classical", device=device, weights_dir=weights_dir,
+                         progress=progress)
             r_mode = "classical"
         return r, r_mode
 
     def colorizer():
         from .colorize import Colorizer
 
-        return Colorizer("artistic", device=device, precision=precision, weights_dir=weights_dir)
+        try:
+            return Colorizer("artistic", device=device, precision=precision, weights_dir=weights_dir,
+                             progress=progress)
+        except MissingWeightsError as e:
+            report.fallbacks.append(("colorize skipped (DeOldify artistic not downloaded)", e.weight_ids))
+            raise
 
     restorer = _step(report, "repair", repairer)
     color = _step(report, "colorize", colorizer)
@@ -133,13 +164,15 @@ def run_demo(
             if res is not None:
                 current = res.image
                 report.written.append(write_image(out / f"{name}_repaired.png", current))
-                row.append((f"repaired ({r_mode})", current))
+                row.append(("BOPBtL repair" if r_mode == "model" else "classical repair", current))
         if color is not None:
             col = _step(report, f"colorize {name}", lambda: color(current, render_factor=render_factor))
             if col is not None:
                 current = np.asarray(col)[..., :3]
                 report.written.append(write_image(out / f"{name}_colorized.png", current))
-                row.append((f"colorized rf{render_factor}", current))
+                row.append((f"DeOldify artistic rf {render_factor}", current))
+        if color is None:
+            row.append(("colour skipped: weights not downloaded", _skipped_panel(current)))
         report.written.append(write_image(out / f"{name}_after.png", current))
         rows.append(row)
 
@@ -150,12 +183,18 @@ def run_demo(
         try:
             interp = Interpolator("rife-4.0", device=device, precision=precision, weights_dir=weights_dir)
             label = "RIFE 4.0"
-        except MissingWeightsError:
+        except MissingWeightsError as missing:
             from . import weights
 
-            weights.fetch(["rife-4.0"], weights_dir=weights_dir, progress=progress)
-            interp = Interpolator("rife-4.0", device=device, precision=precision, weights_dir=weights_dir)
-            label = "RIFE 4.0"
+            try:
+                weights.fetch(["rife-4.0"], weights_dir=weights_dir, progress=progress)
+                interp = Interpolator("rife-4.0", device=device, precision=precision, weights_dir=weights_dir)
+                label = "RIFE 4.0"
+            except RestorationError:  # offline: optical flow needs no weights
+                interp = Interpolator("flow", device=device, precision=precision, weights_dir=weights_dir)
+                label = "optical flow"
+                report.fallbacks.append(("interpolate fell back to optical flow (RIFE 4.0 not downloaded)",
+                                         missing.weight_ids))
         mid = interp(frames[0], frames[1], t=0.5)
         return frames, mid, label
 
@@ -165,28 +204,8 @@ def run_demo(
         for i, f in zip(("frame0", "middle", "frame1"), (frames[0], mid, frames[1])):
             report.written.append(write_image(out / f"clip_{i}.png", f))
         diff = np.abs(frames[1].astype(np.int16) - frames[0].astype(np.int16)).astype(np.uint8)
-        rows.append([("frame 0", frames[0]), (f"middle ({label})", mid), ("frame 1", frames[1]), ("|1 - 0|", diff)])
-    report.written.append(write_image(out / "compare.png", compare_sheet(rows)))
+        rows.append([("frame 0 (input)", frames[0]), (f"middle: {label}", mid), ("frame 1 (input)", frames[1]),
+                     ("|frame 1 - frame 0|", diff)])
+    report.written.append(write_image(out / "compare.png", compare_sheet(rows, fill_width=True)))
     report.seconds = time.perf_counter() - t0
     return report
-
-
-def _cli(args: argparse.Namespace) -> int:
-    report = run_demo(args.out, device=args.device, precision=args.precision, weights_dir=args.weights_dir,
-                      render_factor=args.render_factor, progress=not args.no_progress)
-    for note in report.notes:
-        print(note)
-    print(f"wrote {len(report.written)} files to {report.out_dir}/ in {report.seconds:.1f} s "
-          f"(compare sheet: {report.out_dir / 'compare.png'})")
-    return 0
-
-
-def add_cli(subparsers) -> None:
-    p = subparsers.add_parser("demo", help="repair, colorize and interpolate sample inputs into results/")
-    p.add_argument("--out", default="results", help="output folder (default: results)")
-    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
-    p.add_argument("--precision", default="exact", choices=["exact", "fast"])
-    p.add_argument("--render-factor", type=int, default=35)
-    p.add_argument("--weights-dir", default=None)
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=_cli)

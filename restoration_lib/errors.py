@@ -26,6 +26,20 @@ class CheckpointError(RestorationError, ValueError):
 class MissingWeightsError(RestorationError, FileNotFoundError):
     """A checkpoint the task needs is not on disk; the message says where it was looked for and how to get it."""
 
+    @property
+    def weight_ids(self) -> list[str]:
+        """The registry ids (``'bopbtl-global'``...) this error and the errors it wraps name, once each."""
+        import re
+
+        from .weights import registry
+
+        known = set(registry())
+        text, cause = str(self), self.__cause__
+        while cause is not None:
+            text += "\n" + str(cause)
+            cause = cause.__cause__
+        return list(dict.fromkeys(m for m in re.findall(r"'([^'\s]+)'", text) if m in known))
+
 
 class WeightsDownloadError(RestorationError, OSError):
     """A download failed on every source (offline, HTML page, truncated, hash mismatch)."""

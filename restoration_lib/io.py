@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io as _io
+import math
 import os
 import tempfile
 import warnings
@@ -30,11 +31,23 @@ __all__ = [
     "to_tensor",
     "to_uint8",
     "MAX_PIXELS",
+    "ImageTooLargeError",
+    "OutputExistsError",
 ]
 
-#: Largest image accepted (pixels): Pillow's own decompression-bomb limit (about 179 megapixels). Larger
-#: headers are refused before any pixel is decoded.
-MAX_PIXELS = 2 * (Image.MAX_IMAGE_PIXELS or 89_478_485)
+#: Default decode budget (pixels): 50 megapixels. The declared size in the file's header is checked against it
+#: before any pixel is decoded, so a small file that claims a huge size is refused at once. A 50 MP photo takes
+#: about 150 MB as uint8 RGB and 600 MB as float32, and the models' working memory is a few times that;
+#: raise it with ``max_pixels=`` (CLI: ``--max-pixels MP``) for bigger scans.
+MAX_PIXELS = 50_000_000
+
+
+class ImageTooLargeError(ImageReadError):
+    """The header declares more pixels than the decode budget (nothing was decoded)."""
+
+
+class OutputExistsError(ImageWriteError, FileExistsError):
+    """The output appeared while the work ran (another writer) and overwriting was not allowed."""
 
 ImageSource = Union[str, os.PathLike, bytes, Image.Image, np.ndarray, "LoadedImage"]
 
@@ -103,11 +116,17 @@ def _open(src: Union[str, os.PathLike, bytes], max_pixels: int) -> Image.Image:
             im = Image.open(fp)  # type: ignore[arg-type]
             w, h = im.size
             if w * h > max_pixels:
-                raise ImageReadError(
-                    f"{name}: the header claims {w}×{h} = {w * h / 1e6:.0f} megapixels, over the limit of "
-                    f"{max_pixels / 1e6:.0f} (a decompression bomb or an absurdly large scan); "
-                    "pass max_pixels= to read it anyway"
+                err = ImageTooLargeError(
+                    f"{name}: the header declares {w}×{h} = {w * h / 1e6:.1f} megapixels, over the decode limit "
+                    f"of {max_pixels / 1e6:g} megapixels (nothing was decoded); pass max_pixels={w * h} to "
+                    "read it anyway"
                 )
+                err.cli_message = (  # type: ignore[attr-defined]
+                    f"{name}: the header declares {w}×{h} = {w * h / 1e6:.1f} megapixels, over the limit of "
+                    f"{max_pixels / 1e6:g} (nothing was decoded); add --max-pixels {math.ceil(w * h / 1e6)} "
+                    "to read it anyway"
+                )
+                raise err
             if w < 1 or h < 1:
                 raise ImageReadError(f"{name}: the image has no pixels ({w}×{h})")
             im.load()
@@ -116,8 +135,8 @@ def _open(src: Union[str, os.PathLike, bytes], max_pixels: int) -> Image.Image:
     except UnidentifiedImageError as e:
         raise ImageReadError(f"{name}: not an image file that can be read (PNG, JPEG, TIFF, BMP, WebP...)") from e
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageReadError(
-            f"{name}: refused as a decompression bomb: the header claims more than {MAX_PIXELS / 1e6:.0f} megapixels"
+        raise ImageTooLargeError(
+            f"{name}: refused as a decompression bomb: the header claims more than {max_pixels / 1e6:g} megapixels"
         ) from e
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         msg = str(e) or type(e).__name__
@@ -186,7 +205,8 @@ def read_image(src: ImageSource, *, as_float: bool = False, max_pixels: int = MA
         src: a path, the file's bytes, a PIL image, an (H, W), (H, W, 3) or (H, W, 4) array (``uint8``, ``uint16``
             or float in [0, 1]), or a :class:`LoadedImage` (returned converted to the asked dtype).
         as_float: return ``float32`` in [0, 1] instead of ``uint8`` (keeps 16-bit precision).
-        max_pixels: refuse larger images (decompression-bomb guard).
+        max_pixels: decode budget: an image whose header declares more pixels is refused before any decode
+            (default :data:`MAX_PIXELS`, 50 megapixels).
 
     Returns:
         A :class:`LoadedImage`.
@@ -304,20 +324,35 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 @contextlib.contextmanager
-def atomic_path(dst: Union[str, os.PathLike], protect: Iterable[Union[str, os.PathLike]] = ()) -> Iterator[Path]:
+def atomic_path(dst: Union[str, os.PathLike], protect: Iterable[Union[str, os.PathLike]] = (),
+                overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``dst``; on success it is renamed to ``dst``, on error removed.
 
     Args:
         dst: the final output path (its folder is created).
         protect: input paths that must never be replaced; naming one as ``dst`` raises ``ImageWriteError``.
+        overwrite: replace ``dst`` if it exists when the work is done. With ``False`` the final step is a hard
+            link that fails if ``dst`` exists, so of two writers only one wins; the other gets an
+            :class:`OutputExistsError` naming where its own result was kept.
     """
     dst = Path(dst)
     for p in protect:
         p = Path(p)
         if dst.resolve() == p.resolve() or _same_file(dst, p):
             raise ImageWriteError(f"{dst}: refusing to overwrite an input file; choose another output path")
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=f".tmp{dst.suffix}", dir=dst.parent)
+    if dst.is_dir():
+        raise ImageWriteError(f"{dst}: is a folder; give an output file name")
+    if not overwrite and dst.exists():
+        raise OutputExistsError(f"{dst} already exists; pass overwrite=True to replace it")
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=f".tmp{dst.suffix}", dir=dst.parent)
+    except FileExistsError as e:
+        raise ImageWriteError(f"{dst}: cannot create the output folder: {e.filename} is a file") from e
+    except NotADirectoryError as e:
+        raise ImageWriteError(f"{dst}: cannot write there: a part of {dst.parent} is a file") from e
+    except PermissionError as e:
+        raise ImageWriteError(f"{dst}: the folder {dst.parent} is not writable") from e
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -325,11 +360,39 @@ def atomic_path(dst: Union[str, os.PathLike], protect: Iterable[Union[str, os.Pa
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.replace(tmp_path, dst)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp_path.unlink()
         raise
+    if overwrite:
+        os.replace(tmp_path, dst)
+        return
+    _link_no_replace(tmp_path, dst)
+
+
+def _link_no_replace(tmp: Path, dst: Path) -> None:
+    """Move ``tmp`` to ``dst`` unless ``dst`` exists (atomically where hard links work)."""
+    try:
+        os.link(tmp, dst)
+    except FileExistsError:
+        kept = dst.with_name(f"{dst.stem}.conflict-{os.getpid()}{dst.suffix}")
+        os.replace(tmp, kept)
+        err = OutputExistsError(
+            f"{dst} appeared while this run worked (another process wrote it) and was not replaced; this run's "
+            f"result is kept as {kept}; pass overwrite=True to replace the output"
+        )
+        err.cli_message = (  # type: ignore[attr-defined]
+            f"{dst} appeared while this run worked (another process wrote it) and was not replaced; this run's "
+            f"result is kept as {kept}; add --overwrite to replace the output"
+        )
+        raise err from None
+    except OSError:  # a file system without hard links: the check and the rename are then two steps
+        if dst.exists():
+            os.replace(tmp, dst.with_name(f"{dst.stem}.conflict-{os.getpid()}{dst.suffix}"))
+            raise OutputExistsError(f"{dst} appeared while this run worked and was not replaced") from None
+        os.replace(tmp, dst)
+        return
+    tmp.unlink()
 
 
 _FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP",
@@ -343,6 +406,7 @@ def write_image(
     alpha: Optional[np.ndarray] = None,
     protect: Iterable[Union[str, os.PathLike]] = (),
     quality: int = 95,
+    overwrite: bool = True,
 ) -> Path:
     """Write an image atomically (temporary file, then rename), never over an input.
 
@@ -352,6 +416,8 @@ def write_image(
         alpha: (H, W) alpha to attach (formats without alpha drop it: JPEG, BMP).
         protect: paths of inputs that must not be overwritten.
         quality: JPEG/WebP quality.
+        overwrite: replace an existing file (``False``: a file that exists, or appears while encoding, is kept
+            and :class:`OutputExistsError` raised; see :func:`atomic_path`).
 
     Returns:
         The written path.
@@ -373,6 +439,6 @@ def write_image(
     if fmt in ("JPEG", "BMP") and pil.mode not in ("RGB", "L"):
         pil = pil.convert("RGB")
     kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-    with atomic_path(path, protect) as tmp:
+    with atomic_path(path, protect, overwrite=overwrite) as tmp:
         pil.save(tmp, format=fmt, **kwargs)
     return path

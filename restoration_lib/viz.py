@@ -256,12 +256,16 @@ def interpolation_strip(
     (what moved between the two frames).
     """
     if truth is not None:
+        # the inputs are then two frames around a known one (e.g. frames 0 and 2 of a clip): name them as inputs
         d = difference(middle, truth)
         name = f"|middle − truth| (mean {d.mean():.3f})"
+        firsts = ("first input", "second input")
     else:
         d = difference(frame1, frame0)
         name = f"|frame 1 − frame 0| (mean {d.mean():.3f})"
-    return strip([frame0, middle, frame1, Heatmap(d)], ["frame 0", f"middle ({label})", "frame 1", name], suptitle=suptitle)
+        firsts = ("frame 0", "frame 1")
+    return strip([frame0, middle, frame1, Heatmap(d)], [firsts[0], f"middle ({label})", firsts[1], name],
+                 suptitle=suptitle)
 
 
 def contact_sheet(

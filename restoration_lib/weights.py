@@ -57,7 +57,6 @@ __all__ = [
     "Source",
     "UnknownWeightsIdError",
     "WeightEntry",
-    "add_cli",
     "fetch",
     "find",
     "find_member",
@@ -75,8 +74,9 @@ REGISTRY_PATH = Path(__file__).with_name("registry.toml")
 #: File in the weights folder holding size + SHA-256 of first downloads of files with no published hash.
 RECORD_FILE = ".recorded.json"
 
-_FETCH_CMD = "python -m restoration_lib weights fetch"
-_VERIFY_CMD = "python -m restoration_lib weights verify"
+# This interpreter's own path, so that the suggested command works outside an activated virtual environment.
+_FETCH_CMD = f"{sys.executable} -m restoration_lib weights fetch"
+_VERIFY_CMD = f"{sys.executable} -m restoration_lib weights verify"
 _TIMEOUT = (20.0, 60.0)  # requests (connect, read) timeouts in seconds
 _ATTEMPTS_PER_SOURCE = 3  # a dropped connection is resumed while each attempt makes progress
 _CHUNK = 1 << 20
@@ -892,19 +892,59 @@ def _try_source(entry: WeightEntry, src: Source, target: Path, exp: _Expected, s
 
 @contextlib.contextmanager
 def _fetch_lock(root: Path) -> Iterator[None]:
-    """Serialise fetches into one weights folder across processes (POSIX advisory lock; no-op elsewhere)."""
+    """Serialise fetches into one weights folder across processes (POSIX advisory lock; no-op elsewhere).
+
+    The lock file is removed when the holder is done, and folders this fetch created are removed again when
+    they stay empty (a failed fetch leaves nothing behind). A process that waited on a lock file that was
+    removed meanwhile locks the new one instead.
+    """
+    created = _missing_parents(root)
     root.mkdir(parents=True, exist_ok=True)
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    with open(root / ".fetch.lock", "a+b") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            _remove_empty(created)
+        return
+    lock = root / ".fetch.lock"
+    while True:
+        f = open(lock, "a+b")
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            same = os.fstat(f.fileno()).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        f.close()  # the previous holder removed it: lock the current file
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            lock.unlink()
+        fcntl.flock(f, fcntl.LOCK_UN)
+        f.close()
+        _remove_empty(created)
+
+
+def _missing_parents(path: Path) -> list[Path]:
+    """``path`` and its ancestors that do not exist yet, deepest first."""
+    out = []
+    while not path.exists() and path.parent != path:
+        out.append(path)
+        path = path.parent
+    return out
+
+
+def _remove_empty(folders: Iterable[Path]) -> None:
+    """Remove the folders (deepest first) that are empty; keep any that hold something."""
+    for d in folders:
+        try:
+            d.rmdir()
+        except OSError:
+            return
 
 
 def _fetch_one(entry: WeightEntry, root: Path, session: Any, progress: bool, force: bool) -> Path:
@@ -914,6 +954,7 @@ def _fetch_one(entry: WeightEntry, root: Path, session: Any, progress: bool, for
         if exp.sha256 is None:  # a copy placed by hand, never recorded: trust it now and record it
             _record(root, entry, target.stat().st_size, _sha256_file(target), f"file found at {target}")
         return target
+    created = _missing_parents(target.parent)
     target.parent.mkdir(parents=True, exist_ok=True)
     attempts: list[tuple[str, str, str]] = []
     for src in entry.sources:
@@ -928,10 +969,15 @@ def _fetch_one(entry: WeightEntry, root: Path, session: Any, progress: bool, for
                                               f"({exp.size:,} bytes, sha256 {exp.sha256}): {f.reason}")
             attempts.append((src.label, f.kind, f.reason))
             continue
+        except BaseException:
+            _remove_empty(created)
+            raise
         if exp.sha256 is None:
             _record(root, entry, target.stat().st_size, _sha256_file(target), src.label)
         return target
-    raise _download_error(entry, root, target, attempts, exp)
+    err = _download_error(entry, root, target, attempts, exp)
+    _remove_empty(created)  # a failed fetch leaves no empty folder (a kept .part file keeps its folder)
+    raise err
 
 
 def _download_error(entry: WeightEntry, root: Path, target: Path, attempts: list[tuple[str, str, str]],
@@ -1128,43 +1174,3 @@ def _cmd_path(args: Any) -> int:
         print(f"(not downloaded yet: {_FETCH_CMD} {args.id})", file=sys.stderr)
         return 1
     return 0
-
-
-def add_cli(subparsers: Any) -> None:
-    """Add the ``weights`` command (``list``, ``fetch``, ``verify``, ``path``) to the CLI.
-
-    Args:
-        subparsers: the object returned by ``ArgumentParser.add_subparsers``.
-    """
-    p = subparsers.add_parser("weights", help="list, download and verify the published checkpoints",
-                              description="Manage the published checkpoints (see docs/weights.md).")
-    sub = p.add_subparsers(dest="weights_command", metavar="ACTION")
-
-    def with_dir(sp: Any) -> Any:
-        sp.add_argument("--dir", default=None,
-                        help=f"weights folder (default: ${ENV_VAR}, else <checkout>/weights, "
-                             "else ~/.cache/restoration-workbench/weights)")
-        sp.add_argument("--registry", default=None, metavar="TOML",
-                        help="a registry file of your own instead of the library's (same format)")
-        return sp
-
-    sp = with_dir(sub.add_parser("list", help="show every checkpoint: file, size, present?, licence, networks"))
-    sp.set_defaults(func=_cmd_list)
-    sp = with_dir(sub.add_parser("fetch", help="download checkpoints (resumable, verified)"))
-    sp.add_argument("ids", nargs="*", metavar="ID", help="checkpoint ids (see `weights list`)")
-    sp.add_argument("--all", action="store_true", help="fetch every checkpoint in the registry")
-    sp.add_argument("--force", action="store_true", help="download again even if a verified copy exists")
-    sp.add_argument("--no-progress", action="store_true", help="no progress bars")
-    sp.set_defaults(func=_cmd_fetch)
-    sp = with_dir(sub.add_parser("verify", help="check size and sha256 of the checkpoints on disk"))
-    sp.add_argument("ids", nargs="*", metavar="ID", help="checkpoint ids (default: all)")
-    sp.set_defaults(func=_cmd_verify)
-    sp = with_dir(sub.add_parser("path", help="print where a checkpoint is (or will be) stored"))
-    sp.add_argument("id", metavar="ID")
-    sp.set_defaults(func=_cmd_path)
-
-    def _help(_args: Any) -> int:
-        p.print_help()
-        return 2
-
-    p.set_defaults(func=_help)

@@ -211,7 +211,7 @@ def weights_table(task: Optional[str] = None, weights_dir: Optional[str] = None)
             where = f"✓ {weights.find(e.id, weights_dir)}"
         except MissingWeightsError:
             where = f"missing: <code>python -m restoration_lib weights fetch {html.escape(e.id)}</code>"
-        size = "" if e.size is None else f"{e.size / 2**20:,.0f} MiB"
+        size = "" if e.size is None else f"{e.size / 1e6:,.1f} MB"  # the unit of `weights list` (decimal MB)
         cells = [f"<code>{html.escape(e.id)}</code>", html.escape(e.description), size, html.escape(e.licence), where]
         rows.append("<tr>" + "".join(f"<td style='text-align:left'>{c}</td>" for c in cells) + "</tr>")
     head = "".join(f"<th style='text-align:left'>{h}</th>" for h in ("id", "what", "size", "licence", "on disk"))

@@ -34,10 +34,36 @@ def _seed():
     torch.manual_seed(2812)
 
 
+#: The one reason every skip caused by an absent ../shared is reported under (one line in the summary).
+SHARED_REASON = (f"{SHARED} is absent: the reference fixtures (made by running the official code) and the test "
+                 "data sit beside the project only in CI and developers' checkouts; a user can ignore these skips")
+
+
 def _need(path: Path) -> Path:
     if not path.exists():
-        pytest.skip(f"{path} is absent (the shared fixtures sit beside the project only in CI and dev checkouts)")
+        pytest.skip(SHARED_REASON)
     return path
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Skips that an absent ../shared causes (through the fixtures or a test's own "no cases under ...") are
+    reported under one reason, so the summary shows one line for all of them."""
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.skipped and not SHARED.exists() and isinstance(rep.longrepr, tuple) and len(rep.longrepr) == 3:
+        reason = str(rep.longrepr[2])
+        if str(SHARED) in reason or "shared" in reason:
+            rep.longrepr = (str(Path(__file__)), 0, f"Skipped: {SHARED_REASON}")
+
+
+def pytest_collection_modifyitems(config, items):
+    """``SKIP_BROWSER=1`` skips the browser test (for users who do not want Chromium installed)."""
+    if os.environ.get("SKIP_BROWSER", "") not in ("", "0"):
+        skip = pytest.mark.skip(reason="SKIP_BROWSER=1: the browser test is not run")
+        for item in items:
+            if "browser" in item.keywords:
+                item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

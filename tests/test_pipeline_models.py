@@ -73,7 +73,7 @@ def test_missing_weights_are_clear_errors_and_nothing_is_written(data_dir, tmp_p
         restore_film(chaplin, dst, repair=False, weights_dir=empty, progress=False)
     assert not dst.exists() and not work_dir_for(dst).exists()
     out = tmp_path / "photo.png"
-    assert main(["photo", str(photo), str(out), "--no-repair", "--weights-dir", str(empty)]) == 1
+    assert main(["photo", str(photo), str(out), "--no-repair", "--weights-dir", str(empty), "--strict"]) == 1
     err = capsys.readouterr().err
     assert "weights fetch deoldify-artistic" in err and "no classical fallback" in err and not out.exists()
 

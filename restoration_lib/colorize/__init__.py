@@ -21,7 +21,6 @@ returning the gray input.
 """
 from __future__ import annotations
 
-import argparse
 import gc
 import math
 import os
@@ -48,7 +47,7 @@ from ..archs.deoldify import (
 from .. import accel
 from ..accel.deoldify import use_winograd, uses_winograd
 from ..device import CudaGraphForward, DeviceLike, full_fp32, pick_device, resolve_dtype
-from ..errors import ImageWriteError, RestorationError, VideoError
+from ..errors import RestorationError, VideoError
 from ..io import LoadedImage, atomic_path, read_image, write_image
 
 __all__ = [
@@ -60,7 +59,6 @@ __all__ = [
     "get_video_colorizer",
     "ImageColorizer",
     "VideoColorizer",
-    "add_cli",
 ]
 
 #: short model names → registry names
@@ -773,46 +771,3 @@ def get_video_colorizer(
         render_factor=render_factor,
         workfolder=workfolder,
     )
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Command line
-
-
-def _cli(args: argparse.Namespace) -> int:
-    src, dst = Path(args.input), Path(args.output)
-    if dst.exists() and src.exists() and os.path.samefile(src, dst):
-        raise ImageWriteError(f"{dst}: refusing to overwrite the input image; choose another output path")
-    colorizer = Colorizer(args.model, device=args.device, precision=args.precision, weights_dir=args.weights_dir,
-                          progress=not args.quiet)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RuntimeWarning)
-        result = colorizer.colorize(src, args.render_factor, post_process=not args.no_post_process,
-                                    watermark=args.watermark)
-    for w in caught:
-        print(f"warning: {w.message}")
-    write_image(dst, result.image, alpha=result.alpha, protect=(src,))
-    if not args.quiet:
-        print(f"{dst} ({colorizer.model_name}, render_factor {result.render_factor}, {args.precision})")
-    return 0
-
-
-def add_cli(subparsers) -> None:
-    """Add the ``colorize`` sub-command."""
-    p = subparsers.add_parser("colorize", help="colorize a black-and-white photo with DeOldify",
-                              description="Colorize a black-and-white photo with DeOldify.")
-    p.add_argument("input", help="input image")
-    p.add_argument("output", help="output image (.png, .jpg, ...); never the input")
-    p.add_argument("--model", choices=sorted(MODELS), default="artistic",
-                   help="artistic (vivid, default), stable (fewer artefacts) or video")
-    p.add_argument("--render-factor", type=int, default=35,
-                   help="the model sees a 16·N square; higher is sharper colour but slower (default 35)")
-    p.add_argument("--no-post-process", action="store_true",
-                   help="return the model's colours resized back instead of keeping the input's luminance")
-    p.add_argument("--watermark", action="store_true", help="add a small 'DeOldify' mark at the bottom left")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best available)")
-    p.add_argument("--precision", choices=("exact", "fast"), default="exact",
-                   help="exact (float32, the official numbers) or fast (bfloat16 on CPU, float16 on GPU)")
-    p.add_argument("--weights-dir", default=None, help="folder holding the downloaded checkpoints")
-    p.add_argument("--quiet", action="store_true", help="no progress or summary output")
-    p.set_defaults(func=_cli)

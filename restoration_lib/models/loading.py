@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime
 import io
-import pickle
+import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -58,16 +58,19 @@ def load_checkpoint_file(path: Union[str, Path], data: Optional[bytes] = None) -
     try:
         with torch.serialization.safe_globals([slice, datetime.datetime]):
             return torch.load(p if data is None else io.BytesIO(data), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        if "weights only" not in str(e).lower():
-            raise CheckpointError(f"{p}: the file is corrupt or not a checkpoint ({size} bytes; {str(e)[:200]})") from e
-        raise CheckpointError(
-            f"{p}: not a plain checkpoint: it holds pickled Python objects beyond tensors and containers "
-            f"({size} bytes). It was not loaded. Do not load it with weights_only=False unless you trust its "
-            "source: unpickling can run arbitrary code."
-        ) from e
-    except Exception as e:  # torch raises RuntimeError/EOFError/... for bad files
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    except Exception as e:  # torch raises RuntimeError/UnpicklingError/EOFError/... for bad files
+        text = str(e)
+        if "Weights only load failed" in text or "Unsupported global" in text:
+            # The file pickles objects beyond tensors (code that would run on loading). torch's own message
+            # suggests weights_only=False: exactly the wrong advice for a file of unknown origin.
+            glob = re.search(r"GLOBAL ([\w.]+)", text)
+            raise CheckpointError(
+                f"{p}: not a plain checkpoint ({size} bytes): besides tensors it carries pickled Python objects"
+                + (f" ({glob.group(1)})" if glob else "") + " that would run code when loaded, so it was refused. "
+                "Do not load it with weights_only=False unless you trust its source; get the file from the "
+                "source listed in the registry instead."
+            ) from None
+        msg = text.strip().splitlines()[0] if text.strip() else type(e).__name__
         hint = "truncated or corrupt" if isinstance(e, (EOFError, RuntimeError)) else "not a loadable checkpoint"
         raise CheckpointError(f"{p}: the file is {hint} ({size} bytes; torch.load said: {msg[:300]})") from e
 

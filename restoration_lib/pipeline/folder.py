@@ -40,6 +40,7 @@ class FolderReport:
         done: inputs restored in this run.
         skipped: inputs whose output an earlier run had already written with the same settings.
         failed: (input, error message) for inputs that could not be restored; the others went on.
+        ignored: (file, reason) for files of ``src`` that were not taken as photos (e.g. ``.gif``, ``.txt``).
         outputs: input → output path for every restored photo (this run and earlier).
         contact_sheet: the HTML page of before/after thumbnails (None if not written).
         seconds: total wall time.
@@ -48,6 +49,7 @@ class FolderReport:
     done: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    ignored: list[tuple[Path, str]] = field(default_factory=list)
     outputs: dict[Path, Path] = field(default_factory=dict)
     contact_sheet: Optional[Path] = None
     seconds: float = 0.0
@@ -65,18 +67,24 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _list_inputs(src: Path, dst: Path, recursive: bool) -> list[Path]:
+def _list_inputs(src: Path, dst: Path, recursive: bool,
+                 ignored: Optional[list[tuple[Path, str]]] = None) -> list[Path]:
     pattern = "**/*" if recursive else "*"
     dst_r = dst.resolve()
     out = []
     for p in sorted(src.glob(pattern)):
-        if not p.is_file() or p.suffix.lower() not in IMAGE_SUFFIXES:
+        if not p.is_file():
             continue
         rel = p.relative_to(src)
         if any(part.startswith(".") for part in rel.parts):
             continue
         if dst_r == p.resolve().parent or dst_r in p.resolve().parents:
             continue  # our own outputs when dst is inside src
+        if p.suffix.lower() not in IMAGE_SUFFIXES:
+            if ignored is not None:
+                ignored.append((p, f"{p.suffix or 'no suffix'}: not a photo format "
+                                   f"({' '.join(IMAGE_SUFFIXES)})"))
+            continue
         out.append(p)
     return out
 
@@ -171,6 +179,7 @@ def restore_folder(
     contact_sheet: bool = True,
     progress: bool = True,
     pipeline: Optional[PhotoPipeline] = None,
+    max_pixels: Optional[int] = None,
 ) -> FolderReport:
     """Restore every photo in a folder into another folder.
 
@@ -190,6 +199,8 @@ def restore_folder(
         progress: show a progress bar.
         pipeline: an already built :class:`PhotoPipeline` (then ``repair``, ``colorize``, ``device``,
             ``precision`` and ``weights_dir`` are not used).
+        max_pixels: decode budget per photo (default :data:`restoration_lib.io.MAX_PIXELS`); a photo whose
+            header declares more is reported as failed without being decoded.
 
     Returns:
         A :class:`FolderReport`.
@@ -216,9 +227,10 @@ def restore_folder(
         entries = manifest.get("photos", {}) if isinstance(manifest, dict) else {}
     except (OSError, ValueError):
         entries = {}
-    inputs = _list_inputs(src, dst, recursive)
-    names = _output_names(src, inputs)
     report = FolderReport()
+    inputs = _list_inputs(src, dst, recursive, report.ignored)
+    names = _output_names(src, inputs)
+    budget = {} if max_pixels is None else {"max_pixels": int(max_pixels)}
     rows = []
     bar = tqdm(inputs, unit="photo", desc=f"restore {src.name}", disable=not progress, dynamic_ncols=True)
     for p in bar:
@@ -235,7 +247,7 @@ def restore_folder(
                     write_image(t_before, _thumb(read_image(p).rgb))
                     write_image(t_after, _thumb(read_image(out).rgb))
             else:
-                result = pipe(read_image(p))
+                result = pipe(read_image(p, **budget))
                 write_image(out, result.final, alpha=result.alpha, protect=[p])
                 if contact_sheet:
                     write_image(t_before, _thumb(result.input))
@@ -250,7 +262,8 @@ def restore_folder(
         except Exception as err:  # noqa: BLE001 - one bad photo must not stop the batch; it is reported
             msg = f"{type(err).__name__}: {err}".strip()
             report.failed.append((p, msg))
-            bar.write(f"failed: {p}: {msg.splitlines()[0]}")
+            first = msg.splitlines()[0] if msg else type(err).__name__
+            bar.write(f"failed: {first if str(p) in first else f'{p}: {first}'}")  # the file named once
     bar.close()
     if contact_sheet:
         report.contact_sheet = _contact_sheet(dst, src, rows, report.failed, settings)

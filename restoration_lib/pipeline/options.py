@@ -250,7 +250,7 @@ def build_repair(value: Any, *, device=None, precision: str = "exact", weights_d
 
     extra = {"progress": False} if "progress" in inspect.signature(Restorer).parameters else {}
     with _hint("The repair stage needs the published checkpoints; repair={'mode': 'classical'} "
-               "(CLI: --repair-mode classical) repairs without any download, or repair=False skips it."):
+               "repairs without any download, or repair=False skips it."):
         task = Restorer(with_scratch=opts.with_scratch, hr=opts.hr, faces=opts.faces, mode=opts.mode, device=device,
                         precision=precision, weights_dir=weights_dir, **extra)
         if hasattr(task, "load"):
@@ -274,7 +274,7 @@ def build_colorize(value: Any, *, device=None, precision: str = "exact", weights
     from ..colorize import Colorizer
 
     with _hint("Colorization has no classical fallback: it needs DeOldify's published generator. "
-               "Download it as shown above, or pass colorize=False (CLI: --no-colorize) to skip colorization."):
+               "Download it as shown above, or pass colorize=False to skip colorization."):
         task = Colorizer(opts.model, device=device, precision=precision, weights_dir=weights_dir, progress=False)
     return ColorizeStage(task, opts)
 
@@ -296,7 +296,7 @@ def build_interpolate(value: Any, *, device=None, precision: str = "exact", weig
         return None
     from ..interpolate import Interpolator
 
-    with _hint("interpolate={'model': 'flow'} (CLI: --interp-model flow) interpolates with optical flow and needs "
-               "no weights; interpolate=False skips interpolation."):
+    with _hint("interpolate={'model': 'flow'} interpolates with optical flow and needs no weights; "
+               "interpolate=False skips interpolation."):
         task = Interpolator(opts.model, device=device, precision=precision, weights_dir=weights_dir)
     return InterpolateStage(task, opts)

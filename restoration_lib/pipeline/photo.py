@@ -11,12 +11,16 @@ import numpy as np
 
 from .. import __version__
 from ..device import pick_device, resolve_dtype
+from ..errors import ImageReadError
 from ..io import LoadedImage, read_image
 from .options import ColorizeOptions, RepairOptions, build_colorize, build_repair, describe
 
 __all__ = ["PhotoResult", "PhotoPipeline", "restore_photo"]
 
 PathLike = Union[str, os.PathLike]
+
+#: Smallest photo side the pipeline accepts (pixels); the networks need at least this much.
+MIN_SIDE = 8
 
 
 @dataclass
@@ -106,10 +110,14 @@ class PhotoPipeline:
             A :class:`PhotoResult`.
 
         Raises:
-            ImageReadError: the input is not a readable image.
+            ImageReadError: the input is not a readable image, or is smaller than :data:`MIN_SIDE` a side.
         """
         img = image if isinstance(image, LoadedImage) else read_image(image)
         rgb = np.asarray(img.rgb)
+        if min(rgb.shape[:2]) < MIN_SIDE:
+            name = img.path if img.path is not None else "the image"
+            raise ImageReadError(f"{name}: {rgb.shape[1]}×{rgb.shape[0]} pixels is too small to restore "
+                                 f"(at least {MIN_SIDE} pixels a side)")
         if rgb.dtype != np.uint8:
             from ..io import to_uint8
 
