@@ -15,9 +15,12 @@ the scratch-and-dust repair **alone** (``classical_repair(..., denoise=0, contra
   flags (false alarms with no damage at all);
 - the repair's time per megapixel, relative to one 512×512 float32 matmul measured in the same run.
 
-``--generator library`` uses the library's own ``add_synthetic_damage`` instead (a second, easier table).
+``--generator library`` uses the library's own ``add_synthetic_damage`` instead (a second table).
+``--sheet PATH`` instead writes the before/after sheet of the four real scratched photos of
+``../shared/data/old/scratched/`` (input, detected mask, repaired) with a crop of ``b.png``'s face, for the docs.
 
     PYTHONPATH=. python benchmarks/repair_classical.py [--seeds 0 1] [--limit N] [--generator ours|library]
+    PYTHONPATH=. python benchmarks/repair_classical.py --sheet docs/images/repair_classical_sheet.jpg
 """
 from __future__ import annotations
 
@@ -93,13 +96,57 @@ def cells(r: dict[str, float]) -> list[str]:
     return out
 
 
+def sheet(path: Path, data: Path) -> int:
+    """Before/after sheet of the real scratched photos: input | detected mask | repaired, and b.png's face."""
+    from PIL import Image, ImageDraw
+
+    from restoration_lib.io import atomic_path
+
+    files = [data / f"{n}.png" for n in "abcd"]
+    if not all(f.is_file() for f in files):
+        print(f"the scratched photos are not under {data}")
+        return 1
+    rows, row_h = [], 300
+    face = None
+    for f in files:
+        img = np.asarray(Image.open(f).convert("RGB"))
+        fixed, mask = classical_repair(img)  # the defaults a user gets
+        overlay = img.copy()
+        overlay[mask > 0] = (255, 0, 255)
+        tiles = [img, overlay, fixed]
+        if f.stem == "b":  # the face: mouth, eyes and nose must stay sharp
+            face = [t[95:215, 70:190] for t in (img, fixed)]
+        s = row_h / img.shape[0]
+        size = (round(img.shape[1] * s), row_h)
+        rows.append(np.hstack([np.asarray(Image.fromarray(t).resize(size, Image.LANCZOS)) for t in tiles]))
+    width = max(r.shape[1] for r in rows)
+    canvas = np.full((sum(r.shape[0] for r in rows) + 2 * row_h + 24, width, 3), 255, np.uint8)
+    y = 24
+    for r in rows:
+        canvas[y:y + r.shape[0], : r.shape[1]] = r
+        y += r.shape[0]
+    crop = np.hstack([np.asarray(Image.fromarray(c).resize((2 * row_h, 2 * row_h), Image.LANCZOS)) for c in face])
+    canvas[y:y + crop.shape[0], : crop.shape[1]] = crop
+    out = Image.fromarray(canvas)
+    ImageDraw.Draw(out).text((6, 6), "input | detected mask (magenta) | classical repair (defaults)", fill=(0, 0, 0))
+    ImageDraw.Draw(out).text((6, y + 4), "b.png face: input | repaired", fill=(255, 255, 255))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        out.save(tmp, format="JPEG", quality=85)
+    print(f"wrote {path}")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "color"))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--limit", type=int, default=0, help="use only the first N photos")
     ap.add_argument("--generator", choices=["ours", "library"], default="ours")
+    ap.add_argument("--sheet", type=Path, help="write the before/after sheet of the real scratched photos here")
     args = ap.parse_args()
+    if args.sheet:
+        return sheet(args.sheet, Path(args.data).parent / "old" / "scratched")
     from PIL import Image
 
     data = Path(args.data)

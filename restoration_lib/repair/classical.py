@@ -38,6 +38,7 @@ __all__ = [
     "denoise_gentle",
     "contrast_gentle",
     "classical_repair",
+    "face_masks",
     "add_synthetic_damage",
 ]
 
@@ -426,16 +427,59 @@ def contrast_gentle(image_rgb_uint8: np.ndarray, amount: float = 0.5, clip_limit
     return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
 
 
-def classical_repair(image_rgb_uint8: np.ndarray, with_scratch: bool = True, *, denoise: float = 1.0,
-                     contrast: float = 0.5, inpaint_method: Literal["telea", "ns"] = "telea",
+def face_masks(image_rgb_uint8: np.ndarray, landmarks_path=None, weights_dir=None) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """Conservative masks for the faces dlib finds: ``(protect, strict)``, two ``(H, W)`` bool arrays.
+
+    ``protect`` covers the eyes, brows, nose and mouth (their landmark hulls, grown by 6 % of the face's
+    width): never marked as damage. ``strict`` covers the whole face from chin to forehead, grown by 10 %:
+    there only long, stark lines are taken, no specks. Returns None, quietly, when dlib or its landmark
+    model is not installed (faces are optional for the no-download mode).
+    """
+    import cv2  # noqa: PLC0415
+
+    from ..errors import MissingWeightsError  # noqa: PLC0415
+
+    image = _check_image(image_rgb_uint8)
+    try:
+        from .faces import detect_faces  # noqa: PLC0415
+
+        found = detect_faces(image, landmarks_path, weights_dir)
+    except (ImportError, MissingWeightsError):
+        return None
+    h, w = image.shape[:2]
+    protect = np.zeros((h, w), np.uint8)
+    strict = np.zeros((h, w), np.uint8)
+    for _, lm in found:
+        lm = np.asarray(lm, np.float64)
+        size = float(np.ptp(lm[:, 0])) or 1.0
+        one, whole = np.zeros((h, w), np.uint8), np.zeros((h, w), np.uint8)
+        for part in (slice(17, 22), slice(22, 27), slice(27, 36), slice(36, 42), slice(42, 48), slice(48, 60)):
+            cv2.fillConvexPoly(one, cv2.convexHull(np.round(lm[part]).astype(np.int32)), 1)
+        up = (lm[8] - lm[27]) * 0.6  # the forehead: brows moved up by 0.6 of the nose-to-chin distance
+        cv2.fillConvexPoly(whole, cv2.convexHull(np.round(np.vstack([lm, lm[17:27] - up])).astype(np.int32)), 1)
+        for m, grow, acc in ((one, 0.06, protect), (whole, 0.10, strict)):
+            g = max(3, int(round(grow * size)) * 2 + 1)
+            acc |= cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (g, g)))
+    return protect > 0, (strict > 0) | (protect > 0)
+
+
+def classical_repair(image_rgb_uint8: np.ndarray, with_scratch: bool = True, *, denoise: float = 0.5,
+                     contrast: float = 0.5, faces: bool = True, inpaint_method: Literal["telea", "ns"] = "telea",
                      settings: Optional[ScratchDetectorSettings] = None) -> tuple[np.ndarray, np.ndarray]:
     """Repair a photo without any downloaded model (the no-download mode).
+
+    Three separate steps, each with its own parameter: scratch-and-dust repair (``with_scratch``), denoising
+    (``denoise``) and contrast (``contrast``). ``denoise=0, contrast=0`` runs the scratch-and-dust repair alone,
+    which changes only the pixels of the returned mask.
 
     Args:
         image_rgb_uint8: ``(H, W, 3)`` uint8 RGB photo (``(H, W)`` gray accepted), at least 8×8.
         with_scratch: detect and inpaint scratches and dust (otherwise only denoise and contrast).
-        denoise: denoising strength multiplier (0 = off).
+        denoise: denoising strength in [0, 3], a multiplier of the filter strength set from the estimated
+            noise (0 = off; 1 = the full estimate).
         contrast: CLAHE mix amount in [0, 1] (0 = off).
+        faces: give faces found by dlib a conservative mask (eyes, brows, nose and mouth never inpainted; only
+            long stark lines elsewhere in a face); skipped quietly when dlib or its landmark model is missing.
         inpaint_method: ``"telea"`` or ``"ns"``.
         settings: scratch detector knobs.
 
@@ -446,10 +490,15 @@ def classical_repair(image_rgb_uint8: np.ndarray, with_scratch: bool = True, *, 
     image = _check_image(image_rgb_uint8)
     if not 0 <= contrast <= 1:
         raise ValueError(f"contrast must be in [0, 1]; got {contrast}")
-    if denoise < 0:
-        raise ValueError(f"denoise must be >= 0; got {denoise}")
+    if not 0 <= denoise <= 3:
+        raise ValueError(f"denoise must be in [0, 3]; got {denoise}")
     if with_scratch:
-        mask, bright, dark = detect_scratches_classical(image, settings, polarity=True)
+        protect = strict = None
+        if faces:
+            masks = face_masks(image)
+            if masks is not None:
+                protect, strict = masks
+        mask, bright, dark = detect_scratches_classical(image, settings, protect, strict, polarity=True)
         filled = inpaint(image, mask, method=inpaint_method)
         # a bright scratch only added light and a dark one only took it away: the fill never goes the other way
         out = np.where((bright & ~dark)[..., None], np.minimum(filled, image), filled)
