@@ -255,7 +255,7 @@ def _response(gray: np.ndarray, op: int, size: int, s: ScratchDetectorSettings, 
     from skimage.filters import apply_hysteresis_threshold  # noqa: PLC0415
 
     resp = cv2.morphologyEx(gray, op, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
-    med, spread, high = _local_stats(resp, int(max(16, round(32 * scale))))
+    med, spread, high = _local_stats(resp, int(max(32, round(48 * scale))))
     ratio = resp / np.maximum(np.maximum(med + s.k_high * spread, s.k_texture * high), s.floor)
     return resp, ratio, apply_hysteresis_threshold(ratio, s.k_low / s.k_high, 1.0)
 
@@ -321,6 +321,8 @@ def detect_scratches_classical(image_rgb_uint8: np.ndarray, settings: Optional[S
             if f is not None:
                 lines_any |= f[0][1] >= s.crowd_level
         st = np.zeros((h, w), bool) if strict is None else np.asarray(strict, bool)
+        # the sides of a line are sampled on the photo itself, beyond the widest scratch
+        smooth = cv2.GaussianBlur(gray, (0, 0), 0.8)
         base = 0.5 * s.max_width * ws + 1.5
         for i, f in enumerate(found):
             if f is None:
@@ -328,7 +330,7 @@ def detect_scratches_classical(image_rgb_uint8: np.ndarray, settings: Optional[S
             (resp, _, _), thin, (dresp, dratio, dcand) = f
             if thin.any():
                 nx, ny = _normals(resp)
-                edge = _edge_along(fill, nx, ny, (base, base + 2.5 * ws, base + 5 * ws))
+                edge = _edge_along(smooth, nx, ny, (base, base + 2.5 * ws, base + 5 * ws))
                 masks[i] |= _lines(thin, resp, edge, lines_any, st, s, scale)
             if dcand.any():
                 ring = _ring_spread(fill, dcand, k_dust)
