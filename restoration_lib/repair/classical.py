@@ -72,12 +72,17 @@ class ScratchDetectorSettings:
         floor: a seed's response must also reach this many gray levels.
         line_contrast: a scratch's median response (gray levels) must reach this.
         max_edge: a scratch must not follow image edges: the median, along the line, of the largest luminance
-            difference between samples beside it (on both sides, at 1.5–7 px from its rim, on the photo with
-            every candidate filled in), divided by the line's contrast, must stay below this.
-        max_crowd: a scratch or speck must stand alone: the share of candidate pixels (either polarity) in a
-            ring around it must stay below this (fences, lattices, text, foliage fail it).
-        crowd_level: the candidate pixels counted for ``max_crowd`` are those whose response reaches this share
-            of the seed threshold (faint structures count: they show a busy picture).
+            difference between samples of the photo beside it (both sides, 1.5–6.5 px beyond its widest
+            rim), divided by the line's contrast, must stay below this (highlights along the rim of a cup or a
+            tyre, the edge of a shadow fail it). Specks: the same ratio over a square around them.
+        max_crowd: a scratch or speck must stand alone: the share of pixels in a square of 33 px (at 512 px)
+            around it that hold faint thin structures of either polarity, not connected to any seed, must stay
+            below this (wood grain, stone, rigging, lattices, text, foliage fail it). The main guard against
+            harming a photo; raising it finds more damage in busy pictures and harms more of their detail.
+        crowd_level: the faint structures counted for ``max_crowd`` reach this share of the seed threshold.
+        max_colour: damage lays a near-neutral tone over the photo; a line or speck whose mean colour does not
+            fit "its surroundings mixed with a gray" (relative least-squares residual above this) is a coloured
+            object of the picture (no effect on gray photos).
         dust_max_area: largest dust speck (px², at 512 px).
         dust_max_side: largest side of a speck's bounding box (px).
         dust_contrast: a speck's peak response (gray levels) must reach this.
@@ -94,8 +99,9 @@ class ScratchDetectorSettings:
     floor: float = 18.0
     line_contrast: float = 14.0
     max_edge: float = 0.45
-    max_crowd: float = 0.12
+    max_crowd: float = 0.04
     crowd_level: float = 0.4
+    max_colour: float = 0.35
     dust_max_area: float = 80.0
     dust_max_side: float = 14.0
     dust_contrast: float = 30.0
@@ -106,7 +112,7 @@ class ScratchDetectorSettings:
 
     def __post_init__(self) -> None:
         for name in ("max_width", "min_length", "k_high", "k_low", "k_texture", "floor", "line_contrast", "max_edge",
-                     "max_crowd", "crowd_level", "dust_max_area", "dust_max_side", "dust_contrast", "dust_k"):
+                     "max_crowd", "crowd_level", "max_colour", "dust_max_area", "dust_max_side", "dust_contrast", "dust_k"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"ScratchDetectorSettings.{name} must be > 0; got {getattr(self, name)}")
         if self.k_low > self.k_high:
@@ -182,7 +188,7 @@ def _component_stats(cand: np.ndarray, values: dict[str, np.ndarray], how: dict[
 
 def _crowd(labels: np.ndarray, stats: np.ndarray, ids: np.ndarray, every: np.ndarray, radius: int) -> np.ndarray:
     """Per component in ``ids``: the mean, over its pixels, of the share of OTHER candidate pixels (``every``
-    minus the component itself) in the ``2 radius + 1`` square around them."""
+    minus the component itself and the 3 px around it) in the ``2 radius + 1`` square around them."""
     import cv2  # noqa: PLC0415
 
     h, w = labels.shape
@@ -192,14 +198,45 @@ def _crowd(labels: np.ndarray, stats: np.ndarray, ids: np.ndarray, every: np.nda
         x, y, bw, bh = (int(v) for v in stats[j, :4])
         x0, y0, x1, y1 = max(0, x - radius), max(0, y - radius), min(w, x + bw + radius), min(h, y + bh + radius)
         own = labels[y0:y1, x0:x1] == j
-        other = (every[y0:y1, x0:x1] & ~own).astype(np.float32)
+        near = cv2.dilate(own.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))) > 0
+        other = (every[y0:y1, x0:x1] & ~near).astype(np.float32)  # not its own faint fringe either
         count = cv2.boxFilter(other, -1, (k, k), normalize=False, borderType=cv2.BORDER_CONSTANT)
         out[j] = float(count[own].mean()) / (k * k)
     return out
 
 
+def _colour_misfit(rgb: np.ndarray, labels: np.ndarray, stats: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Per component in ``ids``: how badly its mean colour fits "its surroundings mixed with a gray".
+
+    Damage (scraped emulsion, paper, dirt, dust) lays a near-neutral tone over the photo: its colour is
+    ``(1 - a) * around + b * (1, 1, 1)``. A real thin object (a blue pole on brown wood, grass between white
+    pickets) has a colour of its own. Returns the least-squares residual of that model divided by the size of
+    the colour change (0 = a perfect fit; gray photos always fit).
+    """
+    import cv2  # noqa: PLC0415
+
+    h, w = labels.shape
+    out = np.zeros(stats.shape[0])
+    ring_in = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+    ring_out = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (11, 11))
+    for j in ids:
+        x, y, bw, bh = (int(v) for v in stats[j, :4])
+        x0, y0, x1, y1 = max(0, x - 6), max(0, y - 6), min(w, x + bw + 6), min(h, y + bh + 6)
+        own = (labels[y0:y1, x0:x1] == j).astype(np.uint8)
+        ring = (cv2.dilate(own, ring_out) > 0) & (cv2.dilate(own, ring_in) == 0) & (labels[y0:y1, x0:x1] == 0)
+        if not ring.any():
+            continue
+        crop = rgb[y0:y1, x0:x1]
+        obs, around = crop[own > 0].mean(axis=0), np.median(crop[ring], axis=0)
+        d = obs - around
+        a = np.stack([-around, np.ones(3)], axis=1)
+        coef = np.linalg.lstsq(a, d, rcond=1e-3)[0]
+        out[j] = float(np.linalg.norm(a @ coef - d)) / max(float(np.linalg.norm(d)), 1.0)
+    return out
+
+
 def _lines(cand: np.ndarray, resp: np.ndarray, edge: np.ndarray, every: np.ndarray, strict: np.ndarray,
-           s: ScratchDetectorSettings, scale: float) -> np.ndarray:
+           s: ScratchDetectorSettings, scale: float, rgb: np.ndarray) -> np.ndarray:
     """Keep the components of ``cand`` that are long thin lines, standing alone, along no image edge."""
     import cv2  # noqa: PLC0415
     from skimage.morphology import skeletonize  # noqa: PLC0415
@@ -221,6 +258,7 @@ def _lines(cand: np.ndarray, resp: np.ndarray, edge: np.ndarray, every: np.ndarr
     keep[0] = False
     crowd = _crowd(labels, stats, np.flatnonzero(keep), every, int(round(16 * scale)))
     keep &= crowd <= s.max_crowd
+    keep &= _colour_misfit(rgb, labels, stats, np.flatnonzero(keep)) <= s.max_colour
     # inside a face only long, stark lines (cracks across it) are taken
     keep &= (f["face"] < 0.05) | ((length >= 2 * min_len) & (f["edge"] <= 0.5 * s.max_edge * c))
     keep[0] = False
@@ -228,7 +266,7 @@ def _lines(cand: np.ndarray, resp: np.ndarray, edge: np.ndarray, every: np.ndarr
 
 
 def _specks(cand: np.ndarray, resp: np.ndarray, ratio: np.ndarray, edge: np.ndarray, every: np.ndarray,
-            strict: np.ndarray, s: ScratchDetectorSettings, scale: float) -> np.ndarray:
+            strict: np.ndarray, s: ScratchDetectorSettings, scale: float, rgb: np.ndarray) -> np.ndarray:
     """Keep the components of ``cand`` that are small, stark, isolated specks on a plain background (dust)."""
     import cv2  # noqa: PLC0415
 
@@ -246,6 +284,7 @@ def _specks(cand: np.ndarray, resp: np.ndarray, ratio: np.ndarray, edge: np.ndar
     keep[0] = False
     crowd = _crowd(labels, stats, np.flatnonzero(keep), every, int(round(16 * scale)))
     keep &= crowd <= s.max_crowd
+    keep &= _colour_misfit(rgb, labels, stats, np.flatnonzero(keep)) <= s.max_colour
     return keep[labels]
 
 
@@ -316,11 +355,15 @@ def detect_scratches_classical(image_rgb_uint8: np.ndarray, settings: Optional[S
         fill = cv2.inpaint(np.clip(gray, 0, 255).astype(np.uint8), hole, 3, cv2.INPAINT_TELEA).astype(np.float32)
         fill = cv2.GaussianBlur(fill, (0, 0), 0.8)
         # crowding is judged on the significant thin structures of either polarity
-        lines_any = np.zeros((h, w), bool)
+        faint = np.zeros((h, w), bool)
         for f in found:
             if f is not None:
-                lines_any |= f[0][1] >= s.crowd_level
+                faint |= (f[0][1] >= s.crowd_level) & ~f[0][2]
+        # structures, not grain: faint pieces of at least a few pixels
+        n_f, lab_f, st_f, _ = cv2.connectedComponentsWithStats(faint.astype(np.uint8), connectivity=8)
+        lines_any = (st_f[:, cv2.CC_STAT_AREA] >= int(round(8 * ws)))[lab_f] & faint
         st = np.zeros((h, w), bool) if strict is None else np.asarray(strict, bool)
+        rgb = image.astype(np.float32)
         # the sides of a line are sampled on the photo itself, beyond the widest scratch
         smooth = cv2.GaussianBlur(gray, (0, 0), 0.8)
         base = 0.5 * s.max_width * ws + 1.5
@@ -331,10 +374,10 @@ def detect_scratches_classical(image_rgb_uint8: np.ndarray, settings: Optional[S
             if thin.any():
                 nx, ny = _normals(resp)
                 edge = _edge_along(smooth, nx, ny, (base, base + 2.5 * ws, base + 5 * ws))
-                masks[i] |= _lines(thin, resp, edge, lines_any, st, s, scale)
+                masks[i] |= _lines(thin, resp, edge, lines_any, st, s, scale, rgb)
             if dcand.any():
                 ring = _ring_spread(fill, dcand, k_dust)
-                masks[i] |= _specks(dcand, dresp, dratio, ring, lines_any, st, s, scale)
+                masks[i] |= _specks(dcand, dresp, dratio, ring, lines_any, st, s, scale, rgb)
     mask = masks[0] | masks[1]
     if s.grow > 0 and mask.any():
         g = 2 * s.grow + 1
