@@ -2,25 +2,28 @@
 
 **This is the mode that works without any published checkpoint.** It uses no neural network and downloads
 nothing; it is what :class:`restoration_lib.repair.Restorer` runs with ``mode="classical"``. It repairs
-thin scratches, cracks and dust specks well and leaves the photo's content alone; it does not reconstruct
-large torn areas, remove blur or film grain the way the learned model does.
+isolated thin scratches, cracks and dust specks and leaves the photo's content alone; it leaves damage that
+crosses busy texture or runs along edges, and does not reconstruct large torn areas, remove blur or film grain
+the way the learned model does.
 
-Steps of :func:`classical_repair`:
+Steps of :func:`classical_repair`, each with its own parameter:
 
-1. :func:`detect_scratches_classical`: thin bright and dark structures on the luminance (morphological
-   white top-hat and black-hat), thresholds that adapt to the local texture of the photo (a robust spread of
-   the response in a neighbourhood) with hysteresis so a faint stretch of a scratch stays connected to its
-   strong part, then a shape filter on connected components: keep thin long ones (length measured on the
-   skeleton, width = area / length) and small isolated high-contrast specks (dust); drop everything else
-   (eyes, textures, edges of objects).
-2. OpenCV inpainting of the mask (Telea by default, Navier–Stokes on request).
-3. Gentle denoising (non-local means, strength from the estimated noise level).
-4. Gentle contrast (CLAHE on the lightness channel, mixed with the original lightness).
+1. scratch-and-dust repair (``with_scratch``): :func:`detect_scratches_classical` marks thin bright and dark
+   lines (morphological white top-hat and black-hat of the luminance, significant against the local texture,
+   grown by hysteresis) that are long, stand alone, do not follow image edges and have the near-neutral colour
+   of damage, and small isolated specks on a plain background; faces found by dlib (optional) get a
+   conservative mask (:func:`face_masks`). When in doubt a pixel is left alone. The mask is filled by OpenCV
+   inpainting (Telea by default, Navier–Stokes on request); the fill may only darken a bright scratch and only
+   lighten a dark one.
+2. denoising (``denoise``, 0 = off): non-local means, strength from the estimated noise level.
+3. contrast (``contrast``, 0 = off): CLAHE on the lightness channel, mixed with the original lightness.
+
+Measured in ``benchmarks/repair_classical.py`` and ``docs/repair_classical.md``.
 
 Gray photos (all three channels equal) are processed on one channel and stay exactly gray.
 
 :func:`add_synthetic_damage` draws seeded random scratches and dust on a clean photo, with the ground-truth
-mask, for measuring this mode (``benchmarks/repair_classical.py``).
+mask (the benchmark's second table; its main table uses a generator of other kinds of damage).
 """
 from __future__ import annotations
 
