@@ -98,12 +98,13 @@ def colorizer_view(image: np.ndarray, render_factor: int = 35) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=2)
-def _restorer(with_scratch: bool, hr: bool, faces: bool, mode: str, weights_dir, device, precision):
+def _restorer(with_scratch: bool, hr: bool, faces: bool, mode: str, weights_dir, device, precision,
+              denoise: float = 0.5, contrast: float = 0.5):
     from .repair import Restorer
 
     return Restorer(
         with_scratch=with_scratch, hr=hr, faces=faces, mode=mode, device=device, precision=precision,
-        weights_dir=weights_dir,
+        weights_dir=weights_dir, denoise=denoise, contrast=contrast,
     )
 
 
@@ -113,6 +114,8 @@ def repair_image(
     hr: bool = False,
     faces: bool = True,
     mode: str = "model",
+    denoise: float = 0.5,
+    contrast: float = 0.5,
     *,
     weights_dir: Optional[str] = None,
     device: Optional[str] = None,
@@ -120,10 +123,12 @@ def repair_image(
 ):
     """Repair ``image`` (H,W,3 uint8); returns a :class:`~restoration_lib.repair.RepairResult`.
 
+    ``denoise`` (0..3) and ``contrast`` (0..1) are the classical mode's separate denoising and contrast steps.
+
     Raises:
         MissingWeightsError: ``mode="model"`` and a checkpoint is not on disk.
     """
-    return _restorer(with_scratch, hr, faces, mode, weights_dir, device, precision)(image)
+    return _restorer(with_scratch, hr, faces, mode, weights_dir, device, precision, denoise, contrast)(image)
 
 
 @functools.lru_cache(maxsize=2)
@@ -562,13 +567,21 @@ class RepairPanel(Panel):
         self._init = dict(with_scratch=with_scratch, hr=hr, faces=faces, mode=mode)
         super().__init__(callback, None if image is None else (image,), **kwargs)
 
-    def controls(self):
+    def toggles(self):
         i = self._init
         return {
             "with_scratch": W.Checkbox(value=i["with_scratch"], description="scratches", indent=False),
             "hr": W.Checkbox(value=i["hr"], description="HR", indent=False),
             "faces": W.Checkbox(value=i["faces"], description="faces", indent=False),
             "mode": W.Dropdown(options=["model", "classical"], value=i["mode"], description="mode"),
+        }
+
+    def controls(self):
+        return {
+            **self.toggles(),
+            # the classical mode's own steps, separate from the scratch repair
+            "denoise": W.FloatSlider(value=0.5, min=0.0, max=3.0, step=0.25, description="denoise"),
+            "contrast": W.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.1, description="contrast"),
         }
 
     def alternatives(self, values):
@@ -627,7 +640,7 @@ class PipelinePanel(Panel):
     def controls(self):
         i = self._init
         return {
-            **RepairPanel.controls(self),
+            **RepairPanel.toggles(self),
             "colorize": W.Checkbox(value=i["colorize"], description="colorize", indent=False),
             **ColorizePanel.controls(self),
         }

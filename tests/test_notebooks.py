@@ -26,7 +26,7 @@ TASK_MODULES = ("restoration_lib.colorize", "restoration_lib.repair", "restorati
 CHANGES = {
     "run.ipynb": [("repair", "with_scratch", False), ("colorize", "render_factor", 20), ("interpolate", "factor", 4)],
     "colorize.ipynb": [("panel", "render_factor", 20), ("sweep", "render_factor", 30)],
-    "repair.ipynb": [("panel", "with_scratch", False), ("panel", "faces", False)],
+    "repair.ipynb": [("panel", "with_scratch", False), ("panel", "faces", False), ("panel", "denoise", 0.0)],
     "interpolate.ipynb": [("panel", "factor", 4)],
     "full_pipeline.ipynb": [("panel", "with_scratch", False)],
 }

@@ -115,7 +115,7 @@ def test_render_factor_sweep_calls_each_factor_once():
 # -- repair --------------------------------------------------------------------------------------------
 
 
-def fake_repair(image, with_scratch, hr, faces, mode):
+def fake_repair(image, with_scratch, hr, faces, mode, denoise=0.5, contrast=0.5):
     mask = (image[..., 0] > 128).astype(np.uint8) * 255 if with_scratch else None
     found = [SimpleNamespace(box=(2, 2, 12, 14))] if faces else []
     return SimpleNamespace(image=255 - image, stage1=image // 2, scratch_mask=mask, faces=found, mode=mode)
@@ -124,15 +124,19 @@ def fake_repair(image, with_scratch, hr, faces, mode):
 def test_repair_panel_toggles_rerun_with_new_values():
     cb = Recorder(fake_repair)
     p = widgets.RepairPanel(_img(), callback=cb)
-    assert cb.calls[-1] == {"with_scratch": True, "hr": False, "faces": True, "mode": "model"}
+    assert cb.calls[-1] == {"with_scratch": True, "hr": False, "faces": True, "mode": "model", "denoise": 0.5,
+                            "contrast": 0.5}
     titles = [ax.get_title() for ax in p.figure.axes]
     assert titles == ["input", "scratch mask", "stage 1 (model)", "faces: 1 found", "final"]
     first = p.png
     p.with_scratch.value = False
     assert cb.calls[-1]["with_scratch"] is False and p.png != first
     p.hr.value, p.faces.value = True, False
-    assert cb.calls[-1] == {"with_scratch": False, "hr": True, "faces": False, "mode": "model"}
-    assert p.calls == 4
+    assert cb.calls[-1] == {"with_scratch": False, "hr": True, "faces": False, "mode": "model", "denoise": 0.5,
+                            "contrast": 0.5}
+    p.denoise.value, p.contrast.value = 0.0, 0.0  # the classical mode's separate steps, each its own slider
+    assert cb.calls[-1]["denoise"] == 0.0 and cb.calls[-1]["contrast"] == 0.0
+    assert p.calls == 6
 
 
 def test_repair_without_weights_runs_the_classical_repair_and_says_so():

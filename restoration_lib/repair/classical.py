@@ -2,25 +2,28 @@
 
 **This is the mode that works without any published checkpoint.** It uses no neural network and downloads
 nothing; it is what :class:`restoration_lib.repair.Restorer` runs with ``mode="classical"``. It repairs
-thin scratches, cracks and dust specks well and leaves the photo's content alone; it does not reconstruct
-large torn areas, remove blur or film grain the way the learned model does.
+isolated thin scratches, cracks and dust specks and leaves the photo's content alone; it leaves damage that
+crosses busy texture or runs along edges, and does not reconstruct large torn areas, remove blur or film grain
+the way the learned model does.
 
-Steps of :func:`classical_repair`:
+Steps of :func:`classical_repair`, each with its own parameter:
 
-1. :func:`detect_scratches_classical`: thin bright and dark structures on the luminance (morphological
-   white top-hat and black-hat), thresholds that adapt to the local texture of the photo (a robust spread of
-   the response in a neighbourhood) with hysteresis so a faint stretch of a scratch stays connected to its
-   strong part, then a shape filter on connected components: keep thin long ones (length measured on the
-   skeleton, width = area / length) and small isolated high-contrast specks (dust); drop everything else
-   (eyes, textures, edges of objects).
-2. OpenCV inpainting of the mask (Telea by default, Navier–Stokes on request).
-3. Gentle denoising (non-local means, strength from the estimated noise level).
-4. Gentle contrast (CLAHE on the lightness channel, mixed with the original lightness).
+1. scratch-and-dust repair (``with_scratch``): :func:`detect_scratches_classical` marks thin bright and dark
+   lines (morphological white top-hat and black-hat of the luminance, significant against the local texture,
+   grown by hysteresis) that are long, stand alone, do not follow image edges and have the near-neutral colour
+   of damage, and small isolated specks on a plain background; faces found by dlib (optional) get a
+   conservative mask (:func:`face_masks`). When in doubt a pixel is left alone. The mask is filled by OpenCV
+   inpainting (Telea by default, Navier–Stokes on request); the fill may only darken a bright scratch and only
+   lighten a dark one.
+2. denoising (``denoise``, 0 = off): non-local means, strength from the estimated noise level.
+3. contrast (``contrast``, 0 = off): CLAHE on the lightness channel, mixed with the original lightness.
+
+Measured in ``benchmarks/repair_classical.py`` and ``docs/repair_classical.md``.
 
 Gray photos (all three channels equal) are processed on one channel and stay exactly gray.
 
 :func:`add_synthetic_damage` draws seeded random scratches and dust on a clean photo, with the ground-truth
-mask, for measuring this mode (``benchmarks/repair_classical.py``).
+mask (the benchmark's second table; its main table uses a generator of other kinds of damage).
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ __all__ = [
     "denoise_gentle",
     "contrast_gentle",
     "classical_repair",
+    "face_masks",
     "add_synthetic_damage",
 ]
 
@@ -58,176 +62,345 @@ def _luminance(image: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ScratchDetectorSettings:
-    """Knobs of :func:`detect_scratches_classical` (the defaults suit scans of 300–3000 px).
+    """Knobs of :func:`detect_scratches_classical` (lengths in pixels at 512 px of the shorter side; they scale
+    with the photo, widths never shrink below their 512-px values).
 
     Attributes:
-        max_width: widest scratch in pixels at 512 px of the shorter side (scaled up for larger images).
-        min_length: shortest scratch (skeleton length) in pixels at 512 px of the shorter side.
-        k_high: seed threshold, in robust standard deviations of the local response.
+        max_width: widest scratch (px).
+        min_length: shortest scratch or crack (skeleton length, px).
+        k_high: seed threshold, in robust standard deviations of the local top-hat response.
         k_low: growing threshold (hysteresis), same unit.
-        floor: minimum response (gray levels) of a seed (the growing floor is ``floor * k_low / k_high``).
-        strong: a response (gray levels) that seeds a scratch whatever the local texture.
-        dust_max_area: largest dust speck in pixels at 512 px of the shorter side (scaled up for larger images).
-        dust_contrast: a dust speck's peak response must reach this many seed thresholds.
-        dust_spacing, dust_max_neighbours: a speck with more than ``dust_max_neighbours`` other specks within
-            ``dust_spacing`` px (at 512 px) is part of a pattern in the picture, not dust.
-        max_asymmetry: a scratch crosses the picture, so the photo looks alike on its two sides: the median
-            over a line of |left side − right side| / line contrast must stay below this (thin highlights
-            along the edges of objects fail it).
-        short_contrast: a line half as long as ``min_length`` is kept when its peak reaches this many seed
-            thresholds and its asymmetry is below half of ``max_asymmetry``.
-        bright, dark: look for bright (emulsion scraped off) and/or dark scratches.
-        grow: dilation radius (px) of the final mask, to cover the scratches' soft edges.
+        k_texture: a seed must also reach this multiple of the local 80th percentile of the response (busy
+            texture, such as wood grain, stone, foliage, lattices, raises the threshold).
+        floor: a seed's response must also reach this many gray levels.
+        line_contrast: a scratch's median response (gray levels) must reach this.
+        max_edge: a scratch must not follow image edges: the median, along the line, of the largest luminance
+            difference between samples of the photo beside it (both sides, 1.5–6.5 px beyond its widest
+            rim), divided by the line's contrast, must stay below this (highlights along the rim of a cup or a
+            tyre, the edge of a shadow fail it). Specks: the same ratio over a square around them.
+        max_crowd: a scratch or speck must stand alone: the share of pixels in a square of 33 px (at 512 px)
+            around it that hold faint thin structures of either polarity, not connected to any seed, must stay
+            below this (wood grain, stone, rigging, lattices, text, foliage fail it). The main guard against
+            harming a photo; raising it finds more damage in busy pictures and harms more of their detail.
+        crowd_level: the faint structures counted for ``max_crowd`` reach this share of the seed threshold.
+        max_colour: damage lays a near-neutral tone over the photo; a line or speck whose mean colour does not
+            fit "its surroundings mixed with a gray" (relative least-squares residual above this) is a coloured
+            object of the picture (no effect on gray photos).
+        dust_max_area: largest dust speck (px², at 512 px).
+        dust_max_side: largest side of a speck's bounding box (px).
+        dust_contrast: a speck's peak response (gray levels) must reach this.
+        dust_k: a speck's peak must also reach this many seed thresholds.
+        bright, dark: look for bright (emulsion scraped off, cracks) and/or dark (dirt, dust) damage.
+        grow: dilation radius (px) of the final mask, to cover the damage's soft edges.
     """
 
-    max_width: float = 3.0
-    min_length: float = 60.0
-    k_high: float = 7.0
-    k_low: float = 4.0
-    floor: float = 14.0
-    strong: float = 160.0
-    dust_max_area: float = 40.0
-    dust_contrast: float = 2.5
-    dust_spacing: float = 24.0
-    dust_max_neighbours: int = 2
-    max_asymmetry: float = 0.6
-    short_contrast: float = 2.0
+    max_width: float = 4.0
+    min_length: float = 36.0
+    k_high: float = 6.0
+    k_low: float = 3.0
+    k_texture: float = 3.0
+    floor: float = 18.0
+    line_contrast: float = 14.0
+    max_edge: float = 0.45
+    max_crowd: float = 0.04
+    crowd_level: float = 0.4
+    max_colour: float = 0.35
+    dust_max_area: float = 80.0
+    dust_max_side: float = 14.0
+    dust_contrast: float = 30.0
+    dust_k: float = 1.5
     bright: bool = True
     dark: bool = True
     grow: int = 1
 
+    def __post_init__(self) -> None:
+        for name in ("max_width", "min_length", "k_high", "k_low", "k_texture", "floor", "line_contrast", "max_edge",
+                     "max_crowd", "crowd_level", "max_colour", "dust_max_area", "dust_max_side", "dust_contrast", "dust_k"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"ScratchDetectorSettings.{name} must be > 0; got {getattr(self, name)}")
+        if self.k_low > self.k_high:
+            raise ValueError(f"ScratchDetectorSettings.k_low must be <= k_high ({self.k_high}); got {self.k_low}")
+        if not 0 <= self.grow <= 5:
+            raise ValueError(f"ScratchDetectorSettings.grow must be in [0, 5]; got {self.grow}")
 
-def _local_stats(resp: np.ndarray, tile: int) -> tuple[np.ndarray, np.ndarray]:
-    """Local median and robust spread (1.4826 × MAD) of ``resp`` on ``tile``-px tiles, interpolated per pixel."""
+
+def _local_stats(resp: np.ndarray, tile: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Local median, robust spread (1.4826 × MAD) and 80th percentile of ``resp`` on ``tile``-px tiles,
+    interpolated per pixel (the percentile is high where the picture itself is full of thin structures)."""
     import cv2  # noqa: PLC0415
 
     h, w = resp.shape
     ny, nx = max(1, round(h / tile)), max(1, round(w / tile))
-    # resample to a whole number of tiles, then per-tile statistics
     grid = cv2.resize(resp, (nx * tile, ny * tile), interpolation=cv2.INTER_NEAREST)
     blocks = grid.reshape(ny, tile, nx, tile).transpose(0, 2, 1, 3).reshape(ny, nx, tile * tile)
     med = np.median(blocks, axis=2)
     mad = np.median(np.abs(blocks - med[..., None]), axis=2)
+    high = np.quantile(blocks, 0.8, axis=2)
     glob_mad = float(np.median(np.abs(resp - np.median(resp))))
     spread = 1.4826 * np.maximum(mad, 0.5 * glob_mad) + 0.5
     up = lambda a: cv2.resize(a.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)  # noqa: E731
-    return up(med), up(spread)
+    return up(med), up(spread), up(high)
 
 
-def _asymmetry(gray: np.ndarray, resp: np.ndarray, offset: float) -> np.ndarray:
-    """|gray on one side − gray on the other side| / line contrast, sides taken across the local line direction.
-
-    The direction across a line is the eigenvector of the Hessian (of the lightly smoothed luminance) with the
-    largest absolute eigenvalue; the sides are sampled ``offset`` px away along it.
-    """
+def _normals(resp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vector across the local ridge of ``resp`` (eigenvector of the Hessian with the largest |eigenvalue|)."""
     import cv2  # noqa: PLC0415
 
-    g = cv2.GaussianBlur(gray, (0, 0), 1.0)
+    g = cv2.GaussianBlur(resp, (0, 0), 1.5)
     a = cv2.Sobel(g, cv2.CV_32F, 2, 0, ksize=3)
     c = cv2.Sobel(g, cv2.CV_32F, 0, 2, ksize=3)
     b = cv2.Sobel(g, cv2.CV_32F, 1, 1, ksize=3)
     root = np.sqrt(((a - c) / 2) ** 2 + b**2)
-    theta = 0.5 * np.arctan2(2 * b, a - c)  # direction of the larger eigenvalue
+    theta = 0.5 * np.arctan2(2 * b, a - c)
     theta = np.where(np.abs((a + c) / 2 - root) > np.abs((a + c) / 2 + root), theta + np.pi / 2, theta)
-    h, w = gray.shape
+    return np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32)
+
+
+def _edge_along(fill: np.ndarray, nx: np.ndarray, ny: np.ndarray, offsets: tuple[float, ...]) -> np.ndarray:
+    """Per pixel: the largest luminance difference among samples of ``fill`` beside it, at ``offsets`` px on
+    both sides across the local line direction (a line that runs along an image edge or between two different
+    regions has large values; a scratch across a smooth or perpendicular structure has small ones)."""
+    import cv2  # noqa: PLC0415
+
+    h, w = fill.shape
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    nx = (np.cos(theta) * offset).astype(np.float32)
-    ny = (np.sin(theta) * offset).astype(np.float32)
-    one = cv2.remap(gray, xx + nx, yy + ny, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    other = cv2.remap(gray, xx - nx, yy - ny, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return np.abs(one - other) / np.maximum(resp, 1.0)
+    samples = []
+    for o in offsets:
+        for sign in (1.0, -1.0):
+            samples.append(cv2.remap(fill, xx + sign * o * nx, yy + sign * o * ny, cv2.INTER_LINEAR,
+                                     borderMode=cv2.BORDER_REPLICATE))
+    st = np.stack(samples)
+    return st.max(axis=0) - st.min(axis=0)
 
 
-def _thin_components(cand: np.ndarray, ratio: np.ndarray, asym: np.ndarray, s: ScratchDetectorSettings,
-                     scale: float) -> np.ndarray:
-    """Keep the connected components of ``cand`` that are thin and long, or small high-contrast specks."""
+def _component_stats(cand: np.ndarray, values: dict[str, np.ndarray], how: dict[str, str]):
+    """Label ``cand`` (8-connected) and reduce each map in ``values`` per component (``how``: median/max/mean)."""
+    import cv2  # noqa: PLC0415
+    from scipy import ndimage  # noqa: PLC0415
+
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(cand.astype(np.uint8), connectivity=8)
+    idx = np.arange(1, n)
+    out = {}
+    for name, v in values.items():
+        r = np.zeros(n)
+        if n > 1:
+            r[1:] = getattr(ndimage, how[name])(v, labels=labels, index=idx)
+        out[name] = r
+    return n, labels, stats, out
+
+
+def _crowd(labels: np.ndarray, stats: np.ndarray, ids: np.ndarray, every: np.ndarray, radius: int) -> np.ndarray:
+    """Per component in ``ids``: the mean, over its pixels, of the share of OTHER candidate pixels (``every``
+    minus the component itself and the 3 px around it) in the ``2 radius + 1`` square around them."""
+    import cv2  # noqa: PLC0415
+
+    h, w = labels.shape
+    k = 2 * radius + 1
+    out = np.zeros(stats.shape[0])
+    for j in ids:
+        x, y, bw, bh = (int(v) for v in stats[j, :4])
+        x0, y0, x1, y1 = max(0, x - radius), max(0, y - radius), min(w, x + bw + radius), min(h, y + bh + radius)
+        own = labels[y0:y1, x0:x1] == j
+        near = cv2.dilate(own.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))) > 0
+        other = (every[y0:y1, x0:x1] & ~near).astype(np.float32)  # not its own faint fringe either
+        count = cv2.boxFilter(other, -1, (k, k), normalize=False, borderType=cv2.BORDER_CONSTANT)
+        out[j] = float(count[own].mean()) / (k * k)
+    return out
+
+
+def _colour_misfit(rgb: np.ndarray, labels: np.ndarray, stats: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Per component in ``ids``: how badly its mean colour fits "its surroundings mixed with a gray".
+
+    Damage (scraped emulsion, paper, dirt, dust) lays a near-neutral tone over the photo: its colour is
+    ``(1 - a) * around + b * (1, 1, 1)``. A real thin object (a blue pole on brown wood, grass between white
+    pickets) has a colour of its own. Returns the least-squares residual of that model divided by the size of
+    the colour change (0 = a perfect fit; gray photos always fit).
+    """
+    import cv2  # noqa: PLC0415
+
+    h, w = labels.shape
+    out = np.zeros(stats.shape[0])
+    ring_in = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+    ring_out = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (11, 11))
+    for j in ids:
+        x, y, bw, bh = (int(v) for v in stats[j, :4])
+        x0, y0, x1, y1 = max(0, x - 6), max(0, y - 6), min(w, x + bw + 6), min(h, y + bh + 6)
+        own = (labels[y0:y1, x0:x1] == j).astype(np.uint8)
+        ring = (cv2.dilate(own, ring_out) > 0) & (cv2.dilate(own, ring_in) == 0) & (labels[y0:y1, x0:x1] == 0)
+        if not ring.any():
+            continue
+        crop = rgb[y0:y1, x0:x1]
+        obs, around = crop[own > 0].mean(axis=0), np.median(crop[ring], axis=0)
+        d = obs - around
+        a = np.stack([-around, np.ones(3)], axis=1)
+        coef = np.linalg.lstsq(a, d, rcond=1e-3)[0]
+        out[j] = float(np.linalg.norm(a @ coef - d)) / max(float(np.linalg.norm(d)), 1.0)
+    return out
+
+
+def _lines(cand: np.ndarray, resp: np.ndarray, edge: np.ndarray, every: np.ndarray, strict: np.ndarray,
+           s: ScratchDetectorSettings, scale: float, rgb: np.ndarray) -> np.ndarray:
+    """Keep the components of ``cand`` that are long thin lines, standing alone, along no image edge."""
     import cv2  # noqa: PLC0415
     from skimage.morphology import skeletonize  # noqa: PLC0415
 
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(cand.astype(np.uint8), connectivity=8)
+    n, labels, stats, f = _component_stats(
+        cand, {"contrast": resp, "edge": edge, "face": strict.astype(np.float32)},
+        {"contrast": "median", "edge": "median", "face": "mean"})
     if n <= 1:
-        return np.zeros_like(cand, dtype=bool)
+        return np.zeros(cand.shape, bool)
     area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
-    skel = skeletonize(cand)
-    length = np.bincount(labels[skel], minlength=n).astype(np.float64)
-    length = np.maximum(length, 1.0)
+    extent = np.hypot(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]).astype(np.float64)
+    length = np.maximum(np.bincount(labels[skeletonize(cand)], minlength=n).astype(np.float64), 1.0)
     width = area / length
-    bw = stats[:, cv2.CC_STAT_WIDTH].astype(np.float64)
-    bh = stats[:, cv2.CC_STAT_HEIGHT].astype(np.float64)
-    extent = np.hypot(bw, bh)
-    peak = np.zeros(n)
-    np.maximum.at(peak, labels.ravel(), ratio.ravel())
-
-    wscale = max(scale, 1.0)  # widths in pixels do not shrink below those of a 512-px scan
-    max_w = s.max_width * wscale + 1.5  # the measured width includes anti-aliased rims and hysteresis growth
+    max_w = s.max_width * max(scale, 1.0) + 1.0  # measured width includes anti-aliased rims
     min_len = s.min_length * scale
-    from scipy import ndimage  # noqa: PLC0415
-
-    asym_med = np.zeros(n)
-    asym_med[1:] = ndimage.median(asym, labels=labels, index=np.arange(1, n))
-    thin = (width <= max_w) & (asym_med <= s.max_asymmetry)
-    line = thin & (length >= min_len) & (extent >= min_len)
-    # short pieces of a crack are kept when they are stark and clean (both sides alike)
-    line |= thin & (length >= 0.5 * min_len) & (peak >= s.short_contrast) & (asym_med <= 0.5 * s.max_asymmetry)
-    dust = (area <= s.dust_max_area * wscale * wscale) & (peak >= s.dust_contrast) & (np.maximum(bw, bh) <= 3 * max_w + 2)
-    dust[0] = False
-    if dust.any():
-        # dust is sparse; a field of small bright/dark dots is a pattern in the picture (wallpaper, fabric)
-        centres = np.zeros(cand.shape, np.float32)
-        cx = (stats[dust, cv2.CC_STAT_LEFT] + stats[dust, cv2.CC_STAT_WIDTH] // 2).astype(int)
-        cy = (stats[dust, cv2.CC_STAT_TOP] + stats[dust, cv2.CC_STAT_HEIGHT] // 2).astype(int)
-        np.add.at(centres, (cy, cx), 1.0)
-        win = int(2 * round(s.dust_spacing * scale) + 1)
-        crowd = cv2.boxFilter(centres, -1, (win, win), normalize=False, borderType=cv2.BORDER_CONSTANT)
-        dust[np.flatnonzero(dust)] = crowd[cy, cx] <= s.dust_max_neighbours + 1
-    keep = (line | dust) & (peak >= 1.0)
+    c = f["contrast"]
+    keep = ((width <= max_w) & (length >= min_len) & (extent >= min_len) & (c >= s.line_contrast)
+            & (f["edge"] <= s.max_edge * c))
+    keep[0] = False
+    crowd = _crowd(labels, stats, np.flatnonzero(keep), every, int(round(16 * scale)))
+    keep &= crowd <= s.max_crowd
+    keep &= _colour_misfit(rgb, labels, stats, np.flatnonzero(keep)) <= s.max_colour
+    # inside a face only long, stark lines (cracks across it) are taken
+    keep &= (f["face"] < 0.05) | ((length >= 2 * min_len) & (f["edge"] <= 0.5 * s.max_edge * c))
     keep[0] = False
     return keep[labels]
 
 
-def detect_scratches_classical(image_rgb_uint8: np.ndarray, settings: Optional[ScratchDetectorSettings] = None) -> np.ndarray:
+def _specks(cand: np.ndarray, resp: np.ndarray, ratio: np.ndarray, edge: np.ndarray, every: np.ndarray,
+            strict: np.ndarray, s: ScratchDetectorSettings, scale: float, rgb: np.ndarray) -> np.ndarray:
+    """Keep the components of ``cand`` that are small, stark, isolated specks on a plain background (dust)."""
+    import cv2  # noqa: PLC0415
+
+    n, labels, stats, f = _component_stats(
+        cand, {"peak": resp, "ratio": ratio, "edge": edge, "face": strict.astype(np.float32)},
+        {"peak": "maximum", "ratio": "maximum", "edge": "median", "face": "mean"})
+    if n <= 1:
+        return np.zeros(cand.shape, bool)
+    ws = max(scale, 1.0)
+    area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
+    side = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]).astype(np.float64)
+    keep = ((area <= s.dust_max_area * ws * ws) & (side <= s.dust_max_side * ws) & (f["peak"] >= s.dust_contrast)
+            & (f["ratio"] >= s.dust_k) & (f["edge"] <= s.max_edge * f["peak"])
+            & (f["face"] < 0.05))  # never in a face: eyes, nostrils, teeth, catch-lights are specks too
+    keep[0] = False
+    crowd = _crowd(labels, stats, np.flatnonzero(keep), every, int(round(16 * scale)))
+    keep &= crowd <= s.max_crowd
+    keep &= _colour_misfit(rgb, labels, stats, np.flatnonzero(keep)) <= s.max_colour
+    return keep[labels]
+
+
+def _response(gray: np.ndarray, op: int, size: int, s: ScratchDetectorSettings, scale: float):
+    """Top-hat (or black-hat) response, its significance ratio (1 = seed threshold) and hysteresis candidates."""
+    import cv2  # noqa: PLC0415
+    from skimage.filters import apply_hysteresis_threshold  # noqa: PLC0415
+
+    resp = cv2.morphologyEx(gray, op, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+    med, spread, high = _local_stats(resp, int(max(32, round(48 * scale))))
+    ratio = resp / np.maximum(np.maximum(med + s.k_high * spread, s.k_texture * high), s.floor)
+    return resp, ratio, apply_hysteresis_threshold(ratio, s.k_low / s.k_high, 1.0)
+
+
+def detect_scratches_classical(image_rgb_uint8: np.ndarray, settings: Optional[ScratchDetectorSettings] = None,
+                               protect: Optional[np.ndarray] = None, strict: Optional[np.ndarray] = None,
+                               *, polarity: bool = False):
     """Classical scratch and dust detector (no network; part of the no-download mode).
+
+    Finds thin bright and dark lines (white top-hat and black-hat of the luminance, significant against the
+    local texture, grown by hysteresis, parts wider than a scratch cut off) that are long, stand alone and do
+    not follow image edges, and small isolated stark specks on a plain background. Everything else (edges,
+    texture, text, eyes, lines of buildings) is left alone: when in doubt, a pixel is not marked.
 
     Args:
         image_rgb_uint8: ``(H, W, 3)`` uint8 RGB photo (``(H, W)`` gray accepted), at least 8×8.
         settings: detector knobs (:class:`ScratchDetectorSettings`).
+        protect: optional ``(H, W)`` bool, pixels never marked (e.g. eyes and mouth of a face).
+        strict: optional ``(H, W)`` bool, where only long stark lines are taken and no specks (e.g. faces).
+        polarity: also return the bright and dark masks.
 
     Returns:
-        ``(H, W)`` uint8 mask, 255 = scratch or dust, 0 = intact.
+        ``(H, W)`` uint8 mask, 255 = scratch or dust, 0 = intact; with ``polarity``, ``(mask, bright, dark)``
+        with two ``(H, W)`` bool masks.
     """
     import cv2  # noqa: PLC0415
-    from skimage.filters import apply_hysteresis_threshold  # noqa: PLC0415
 
     s = settings or ScratchDetectorSettings()
     image = _check_image(image_rgb_uint8)
     h, w = image.shape[:2]
+    for name, m in (("protect", protect), ("strict", strict)):
+        if m is not None and np.shape(m) != (h, w):
+            raise ValueError(f"{name} must have shape {(h, w)} (H, W); got {np.shape(m)}")
     scale = max(min(h, w) / 512.0, 0.5)
+    ws = max(scale, 1.0)
     gray = _luminance(image)
-    wscale = max(scale, 1.0)  # widths in pixels do not shrink below those of a 512-px scan
-    k = int(2 * round(s.max_width * wscale) + 3)  # structuring element a bit wider than the widest scratch
-    se = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-    mask = np.zeros((h, w), dtype=bool)
-    responses = []
-    if s.bright:
-        responses.append(cv2.morphologyEx(gray, cv2.MORPH_TOPHAT, se))
-    if s.dark:
-        responses.append(cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, se))
-    tile = int(max(16, round(32 * scale)))
-    for resp in responses:
-        med, spread = _local_stats(resp, tile)
-        z = (resp - med) / spread
-        # seeds: strong thin structures; growing (hysteresis) along weaker stretches of the same structure
-        hi = np.maximum(s.k_high, (s.floor - med) / spread)
-        # strength in units of the seed threshold: locally exceptional, or of high contrast in absolute terms
-        # (busy regions have a wide local spread that would hide even a stark scratch)
-        ratio = np.maximum(z / hi, resp / s.strong)
-        cand = apply_hysteresis_threshold(ratio, s.k_low / s.k_high, 1.0)
-        asym = _asymmetry(gray, resp, 0.5 * s.max_width * wscale + 2.0)
-        mask |= _thin_components(cand, ratio, asym, s, scale)
+    k_line = int(2 * round(s.max_width * ws) + 3)  # wider than the widest scratch, so a scratch is all "top"
+    k_dust = int(2 * round(0.5 * s.dust_max_side * ws) + 3)  # and than the largest speck
+    thick_se = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k_line - 2, k_line - 2))
+    found = []
+    for on, op in ((s.bright, cv2.MORPH_TOPHAT), (s.dark, cv2.MORPH_BLACKHAT)):
+        if not on:
+            found.append(None)
+            continue
+        line = _response(gray, op, k_line, s, scale)
+        dust = _response(gray, op, k_dust, s, scale)
+        # a scratch is thin: the parts of a candidate region wider than a scratch are not one
+        thick = cv2.dilate(cv2.morphologyEx(line[2].astype(np.uint8), cv2.MORPH_OPEN, thick_se), np.ones((3, 3), np.uint8))
+        found.append((line, line[2] & (thick == 0), dust))
+    every = np.zeros((h, w), bool)
+    for f in found:
+        if f is not None:
+            every |= f[0][2] | f[2][2]
+    masks = [np.zeros((h, w), bool), np.zeros((h, w), bool)]
+    if every.any():
+        # the photo as it would be without any candidate: the sides of a line are judged on it
+        hole = cv2.dilate(every.astype(np.uint8), np.ones((3, 3), np.uint8))
+        fill = cv2.inpaint(np.clip(gray, 0, 255).astype(np.uint8), hole, 3, cv2.INPAINT_TELEA).astype(np.float32)
+        fill = cv2.GaussianBlur(fill, (0, 0), 0.8)
+        # crowding is judged on the significant thin structures of either polarity
+        faint = np.zeros((h, w), bool)
+        for f in found:
+            if f is not None:
+                faint |= (f[0][1] >= s.crowd_level) & ~f[0][2]
+        # structures, not grain: faint pieces of at least a few pixels
+        n_f, lab_f, st_f, _ = cv2.connectedComponentsWithStats(faint.astype(np.uint8), connectivity=8)
+        lines_any = (st_f[:, cv2.CC_STAT_AREA] >= int(round(8 * ws)))[lab_f] & faint
+        st = np.zeros((h, w), bool) if strict is None else np.asarray(strict, bool)
+        rgb = image.astype(np.float32)
+        # the sides of a line are sampled on the photo itself, beyond the widest scratch
+        smooth = cv2.GaussianBlur(gray, (0, 0), 0.8)
+        base = 0.5 * s.max_width * ws + 1.5
+        for i, f in enumerate(found):
+            if f is None:
+                continue
+            (resp, _, _), thin, (dresp, dratio, dcand) = f
+            if thin.any():
+                nx, ny = _normals(resp)
+                edge = _edge_along(smooth, nx, ny, (base, base + 2.5 * ws, base + 5 * ws))
+                masks[i] |= _lines(thin, resp, edge, lines_any, st, s, scale, rgb)
+            if dcand.any():
+                ring = _ring_spread(fill, dcand, k_dust)
+                masks[i] |= _specks(dcand, dresp, dratio, ring, lines_any, st, s, scale, rgb)
+    mask = masks[0] | masks[1]
     if s.grow > 0 and mask.any():
         g = 2 * s.grow + 1
-        mask = cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (g, g))) > 0
-    return mask.astype(np.uint8) * 255
+        se = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (g, g))
+        masks = [cv2.dilate(m.astype(np.uint8), se) > 0 for m in masks]
+        mask = masks[0] | masks[1]
+    if protect is not None:
+        keep = ~np.asarray(protect, bool)
+        mask &= keep
+        masks = [m & keep for m in masks]
+    out = mask.astype(np.uint8) * 255
+    return (out, masks[0], masks[1]) if polarity else out
+
+
+def _ring_spread(fill: np.ndarray, cand: np.ndarray, size: int) -> np.ndarray:
+    """Per pixel: max − min of ``fill`` in a ``size``-px square (how plain the background of a speck is)."""
+    import cv2  # noqa: PLC0415
+
+    se = np.ones((size, size), np.uint8)
+    return cv2.dilate(fill, se) - cv2.erode(fill, se)
 
 
 def inpaint(image_rgb_uint8: np.ndarray, mask: np.ndarray, radius: int = 3,
@@ -302,16 +475,59 @@ def contrast_gentle(image_rgb_uint8: np.ndarray, amount: float = 0.5, clip_limit
     return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
 
 
-def classical_repair(image_rgb_uint8: np.ndarray, with_scratch: bool = True, *, denoise: float = 1.0,
-                     contrast: float = 0.5, inpaint_method: Literal["telea", "ns"] = "telea",
+def face_masks(image_rgb_uint8: np.ndarray, landmarks_path=None, weights_dir=None) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """Conservative masks for the faces dlib finds: ``(protect, strict)``, two ``(H, W)`` bool arrays.
+
+    ``protect`` covers the eyes, brows, nose and mouth (their landmark hulls, grown by 6 % of the face's
+    width): never marked as damage. ``strict`` covers the whole face from chin to forehead, grown by 10 %:
+    there only long, stark lines are taken, no specks. Returns None, quietly, when dlib or its landmark
+    model is not installed (faces are optional for the no-download mode).
+    """
+    import cv2  # noqa: PLC0415
+
+    from ..errors import MissingWeightsError  # noqa: PLC0415
+
+    image = _check_image(image_rgb_uint8)
+    try:
+        from .faces import detect_faces  # noqa: PLC0415
+
+        found = detect_faces(image, landmarks_path, weights_dir)
+    except (ImportError, MissingWeightsError):
+        return None
+    h, w = image.shape[:2]
+    protect = np.zeros((h, w), np.uint8)
+    strict = np.zeros((h, w), np.uint8)
+    for _, lm in found:
+        lm = np.asarray(lm, np.float64)
+        size = float(np.ptp(lm[:, 0])) or 1.0
+        one, whole = np.zeros((h, w), np.uint8), np.zeros((h, w), np.uint8)
+        for part in (slice(17, 22), slice(22, 27), slice(27, 36), slice(36, 42), slice(42, 48), slice(48, 60)):
+            cv2.fillConvexPoly(one, cv2.convexHull(np.round(lm[part]).astype(np.int32)), 1)
+        up = (lm[8] - lm[27]) * 0.6  # the forehead: brows moved up by 0.6 of the nose-to-chin distance
+        cv2.fillConvexPoly(whole, cv2.convexHull(np.round(np.vstack([lm, lm[17:27] - up])).astype(np.int32)), 1)
+        for m, grow, acc in ((one, 0.06, protect), (whole, 0.10, strict)):
+            g = max(3, int(round(grow * size)) * 2 + 1)
+            acc |= cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (g, g)))
+    return protect > 0, (strict > 0) | (protect > 0)
+
+
+def classical_repair(image_rgb_uint8: np.ndarray, with_scratch: bool = True, *, denoise: float = 0.5,
+                     contrast: float = 0.5, faces: bool = True, inpaint_method: Literal["telea", "ns"] = "telea",
                      settings: Optional[ScratchDetectorSettings] = None) -> tuple[np.ndarray, np.ndarray]:
     """Repair a photo without any downloaded model (the no-download mode).
+
+    Three separate steps, each with its own parameter: scratch-and-dust repair (``with_scratch``), denoising
+    (``denoise``) and contrast (``contrast``). ``denoise=0, contrast=0`` runs the scratch-and-dust repair alone,
+    which changes only the pixels of the returned mask.
 
     Args:
         image_rgb_uint8: ``(H, W, 3)`` uint8 RGB photo (``(H, W)`` gray accepted), at least 8×8.
         with_scratch: detect and inpaint scratches and dust (otherwise only denoise and contrast).
-        denoise: denoising strength multiplier (0 = off).
+        denoise: denoising strength in [0, 3], a multiplier of the filter strength set from the estimated
+            noise (0 = off; 1 = the full estimate).
         contrast: CLAHE mix amount in [0, 1] (0 = off).
+        faces: give faces found by dlib a conservative mask (eyes, brows, nose and mouth never inpainted; only
+            long stark lines elsewhere in a face); skipped quietly when dlib or its landmark model is missing.
         inpaint_method: ``"telea"`` or ``"ns"``.
         settings: scratch detector knobs.
 
@@ -322,11 +538,19 @@ def classical_repair(image_rgb_uint8: np.ndarray, with_scratch: bool = True, *, 
     image = _check_image(image_rgb_uint8)
     if not 0 <= contrast <= 1:
         raise ValueError(f"contrast must be in [0, 1]; got {contrast}")
-    if denoise < 0:
-        raise ValueError(f"denoise must be >= 0; got {denoise}")
+    if not 0 <= denoise <= 3:
+        raise ValueError(f"denoise must be in [0, 3]; got {denoise}")
     if with_scratch:
-        mask = detect_scratches_classical(image, settings)
-        out = inpaint(image, mask, method=inpaint_method)
+        protect = strict = None
+        if faces:
+            masks = face_masks(image)
+            if masks is not None:
+                protect, strict = masks
+        mask, bright, dark = detect_scratches_classical(image, settings, protect, strict, polarity=True)
+        filled = inpaint(image, mask, method=inpaint_method)
+        # a bright scratch only added light and a dark one only took it away: the fill never goes the other way
+        out = np.where((bright & ~dark)[..., None], np.minimum(filled, image), filled)
+        out = np.where((dark & ~bright)[..., None], np.maximum(filled, image), out)
     else:
         mask = np.zeros(image.shape[:2], dtype=np.uint8)
         out = image.copy()

@@ -10,8 +10,9 @@ Model mode follows ``run.py``:
 4. the enhanced faces are blended back into the stage-1 image.
 
 Classical mode (no downloaded model) replaces stages 1, 3 and 4 by a classical scratch/dust detector with
-inpainting, gentle denoising and contrast (:func:`restoration_lib.repair.classical.classical_repair`); faces are
-still found and aligned with the real dlib models and reported, but not changed.
+inpainting, then gentle denoising (``denoise``) and contrast (``contrast``), three separate steps
+(:func:`restoration_lib.repair.classical.classical_repair`); faces are still found and aligned with the real dlib
+models and reported, but not changed, and the scratch detector gives them a conservative mask.
 """
 from __future__ import annotations
 
@@ -95,6 +96,9 @@ class Restorer:
         keep_size: return the final image at the input's size (the official chain returns it at the processing
             size, rounded to multiples of 4 or 16; ``False`` keeps that).
         memory: memory plan for large photos (see :class:`~restoration_lib.repair.lowmem.MemoryPlan`).
+        denoise: classical mode only: denoising strength in [0, 3] (0 = off), a step separate from the
+            scratch repair.
+        contrast: classical mode only: contrast (CLAHE mix) in [0, 1] (0 = off), a separate step too.
 
     Raises:
         MissingWeightsError: a checkpoint of model mode is not on disk (raised here, before any photo). In
@@ -120,9 +124,16 @@ class Restorer:
         progress: bool = True,
         keep_size: bool = True,
         memory: Optional[lowmem.MemoryPlan] = None,
+        denoise: float = 0.5,
+        contrast: float = 0.5,
     ):
         if mode not in ("model", "classical"):
             raise ValueError(f"mode must be 'model' or 'classical', got {mode!r}")
+        if not 0 <= denoise <= 3:
+            raise ValueError(f"denoise must be in [0, 3]; got {denoise}")
+        if not 0 <= contrast <= 1:
+            raise ValueError(f"contrast must be in [0, 1]; got {contrast}")
+        self.denoise, self.contrast = float(denoise), float(contrast)
         self.with_scratch, self.hr, self.faces, self.mode = bool(with_scratch), bool(hr), bool(faces), mode
         self.device = pick_device(device)
         self.dtype = resolve_dtype(precision, self.device)
@@ -225,7 +236,8 @@ class Restorer:
     def _classical(self, rgb: np.ndarray) -> tuple[np.ndarray, Optional[np.ndarray], str]:
         from .classical import classical_repair
 
-        out, mask = classical_repair(rgb, with_scratch=self.with_scratch)
+        out, mask = classical_repair(rgb, with_scratch=self.with_scratch, denoise=self.denoise,
+                                     contrast=self.contrast, faces=self.faces)
         return out, (mask if self.with_scratch else None), "classical"
 
     def _faces(self, stage1: np.ndarray) -> tuple[np.ndarray, list[FaceResult]]:
