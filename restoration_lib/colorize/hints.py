@@ -240,7 +240,7 @@ def _affinities(y: np.ndarray) -> np.ndarray:
         v = p[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
         np.exp(-((v - y) ** 2) * inv, out=wts[k])
         wts[k] *= valid[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
-    wts /= wts.sum(axis=0)
+    wts /= np.maximum(wts.sum(axis=0), 1e-30)  # a 1×1 photo has no neighbours
     return wts
 
 
