@@ -180,3 +180,56 @@ def _drive(page, url):
     assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
                         has_text="Traceback").count() == 0
     return before, after
+
+
+def test_run_notebook_in_chromium_click_places_a_hint(lab):
+    """The colour-from-hints panel (ipyevents on the photo): a click places a hint and the plot changes."""
+    chromium = _chromium()
+    if importlib.util.find_spec("ipyevents") is None:
+        pytest.skip("the Python package ipyevents is not installed (pip install restoration-lib[notebooks])")
+    from playwright.sync_api import sync_playwright
+
+    base, token, _folder = lab
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 3000})
+            try:
+                before, after = _click_hint(page, f"{base}/lab/tree/run.ipynb?token={token}")
+            except Exception:
+                page.screenshot(path=str(ARTIFACTS / "browser_hints_failure.png"), full_page=True)
+                raise
+        finally:
+            browser.close()
+    assert before.startswith("data:image/png;base64,") and after != before
+
+
+def _click_hint(page, url):
+    """Open the notebook, run all cells, click on the hints panel's photo; returns the plot's src before/after."""
+    page.goto(url, wait_until="domcontentloaded")
+    page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
+    idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+    accept = page.locator(".jp-Dialog button.jp-mod-accept")
+    _wait_idle(page, idle, time.monotonic() + 90, dialog=accept)
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.get_by_text("Run All Cells", exact=True).click()
+
+    panel = page.locator(".widget-vbox", has=page.locator(".widget-colorpicker")).last
+    photo = panel.locator("img.widget-image").first
+    plot = panel.locator(".widget-output img").first
+    plot.wait_for(timeout=WAIT_MS)
+    _wait_idle(page, idle, time.monotonic() + WAIT_MS / 1000)
+    before = plot.get_attribute("src")
+    photo.scroll_into_view_if_needed()
+    box = photo.bounding_box()
+    photo.click(position={"x": box["width"] * 0.8, "y": box["height"] * 0.15})  # the wall behind, top right
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while plot.get_attribute("src") == before:
+        assert time.monotonic() < deadline, "the plot did not change after the click"
+        page.wait_for_timeout(500)
+    _wait_idle(page, idle, deadline)
+    after = plot.get_attribute("src")
+    panel.screenshot(path=str(ARTIFACTS / "browser_hints_panel.png"))
+    assert page.locator("text=Error displaying widget").count() == 0
+    return before, after
