@@ -249,3 +249,14 @@ def test_panel_starts_from_shipped_hints_and_reports_errors():
 
     panel = widgets_hints.HintsPanel(photo, callback=broken)
     assert panel.result is None and "boom" in panel.status.value
+
+
+def test_demo_tile_colour_from_shipped_hints(tmp_path):
+    from restoration_lib import demo, samples
+
+    report = demo.DemoReport(out_dir=tmp_path)
+    photo = samples.sample_image("astronaut", max_side=128)
+    tiles = demo._hints_tiles(report, "astronaut", photo, tmp_path)
+    assert [t for t, _ in tiles] == [f"colour from {len(samples.ASTRONAUT_HINTS)} hints"]
+    assert (tmp_path / "astronaut_hints.png").exists() and not report.notes
+    assert demo._hints_tiles(report, "chelsea", photo, tmp_path) == []  # no hints shipped
