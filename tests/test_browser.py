@@ -103,7 +103,8 @@ def lab(tmp_path):
         log.close()
 
 
-def test_run_notebook_in_chromium_slider_redraws_plot(lab):
+def _in_chromium(lab, drive, failure_png: str):
+    """``drive(page, url)`` on run.ipynb in headless Chromium; a screenshot goes to artifacts/ on failure."""
     chromium = _chromium()
     from playwright.sync_api import sync_playwright
 
@@ -114,12 +115,16 @@ def test_run_notebook_in_chromium_slider_redraws_plot(lab):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 3000})  # the whole tour in one screenshot
             try:
-                before, after = _drive(page, f"{base}/lab/tree/run.ipynb?token={token}")
+                return drive(page, f"{base}/lab/tree/run.ipynb?token={token}")
             except Exception:
-                page.screenshot(path=str(ARTIFACTS / "browser_failure.png"), full_page=True)
+                page.screenshot(path=str(ARTIFACTS / failure_png), full_page=True)
                 raise
         finally:
             browser.close()
+
+
+def test_run_notebook_in_chromium_slider_redraws_plot(lab):
+    before, after = _in_chromium(lab, _drive, "browser_failure.png")
     assert before.startswith("data:image/png;base64,") and after.startswith("data:image/png;base64,")
     assert after != before
 
@@ -184,24 +189,9 @@ def _drive(page, url):
 
 def test_run_notebook_in_chromium_click_places_a_hint(lab):
     """The colour-from-hints panel (ipyevents on the photo): a click places a hint and the plot changes."""
-    chromium = _chromium()
     if importlib.util.find_spec("ipyevents") is None:
         pytest.skip("the Python package ipyevents is not installed (pip install restoration-lib[notebooks])")
-    from playwright.sync_api import sync_playwright
-
-    base, token, _folder = lab
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 3000})
-            try:
-                before, after = _click_hint(page, f"{base}/lab/tree/run.ipynb?token={token}")
-            except Exception:
-                page.screenshot(path=str(ARTIFACTS / "browser_hints_failure.png"), full_page=True)
-                raise
-        finally:
-            browser.close()
+    before, after = _in_chromium(lab, _click_hint, "browser_hints_failure.png")
     assert before.startswith("data:image/png;base64,") and after != before
 
 
