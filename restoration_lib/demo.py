@@ -83,7 +83,7 @@ def _hints_tiles(report: DemoReport, name: str, photo: np.ndarray, out: Path) ->
     def run():
         from .colorize.hints import colorize_with_hints
 
-        return colorize_with_hints(photo, hints).image
+        return colorize_with_hints(photo, hints, progress=False).image
 
     img = _step(report, f"colour from hints {name}", run)
     if img is None:

@@ -31,7 +31,7 @@ def colorize_hints_image(image: np.ndarray, hints: Sequence[Any], base: Optional
     """Colour from hints (:func:`restoration_lib.colorize.hints.colorize_with_hints`); returns (H, W, 3) uint8."""
     from .colorize.hints import colorize_with_hints
 
-    return colorize_with_hints(image, hints, base=base).image
+    return colorize_with_hints(image, hints, base=base, progress=False).image
 
 
 def _rgb(colour: str) -> tuple[int, int, int]:

@@ -348,7 +348,7 @@ def propagate(
         mask: (H, W) bool, True at hints.
         values: (C, H, W) float32; read where ``mask``.
         screen: pull towards 0 away from hints (0: none; ``1 / reach^2`` fades over about ``reach`` pixels).
-        iterations: conjugate-gradient steps per level.
+        iterations: BiCGSTAB steps per level (the coarsest is solved to convergence).
         coarsest: levels are halved until the short side is at most this.
         progress: a tqdm bar over the levels.
 
@@ -401,7 +401,7 @@ def colorize_with_hints(
     base: Optional[ImageLike] = None,
     reach: Optional[float] = None,
     iterations: int = 30,
-    progress: bool = False,
+    progress: bool = True,
 ) -> HintsResult:
     """Colorize a photo from colour hints, keeping its luminance exactly.
 
@@ -415,8 +415,8 @@ def colorize_with_hints(
         reach: with ``base``, about how many pixels a correction spreads in a uniform region before fading
             (default: a quarter of the photo's longer side). Without ``base``: ``None`` (colour spreads
             over the whole region a hint is in) or a number (colour fades to gray beyond it).
-        iterations: conjugate-gradient steps per pyramid level (more: closer to the exact solution).
-        progress: a tqdm bar over the pyramid levels.
+        iterations: BiCGSTAB steps per pyramid level (more: closer to the exact solution).
+        progress: a tqdm bar over the pyramid levels (``False``: none).
 
     Returns:
         A :class:`HintsResult`; ``.image`` is (H, W, 3) uint8 RGB. With no hints: the gray photo (or
