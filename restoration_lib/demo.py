@@ -94,6 +94,27 @@ def _step(report: DemoReport, what: str, fn: Callable[[], object]) -> Optional[o
     return None
 
 
+def _hints_tiles(report: DemoReport, name: str, photo: np.ndarray, out: Path) -> list[tuple[str, np.ndarray]]:
+    """Colour from the hints shipped with sample ``name`` (none for most): no download needed."""
+    from .samples import sample_hints
+
+    try:
+        hints = sample_hints(name, size=max(photo.shape[:2]))
+    except ValueError:
+        return []
+
+    def run():
+        from .colorize.hints import colorize_with_hints
+
+        return colorize_with_hints(photo, hints, progress=False).image
+
+    img = _step(report, f"colour from hints {name}", run)
+    if img is None:
+        return []
+    report.written.append(write_image(out / f"{name}_hints.png", img))
+    return [(f"colour from {len(hints)} hints", img)]
+
+
 def run_demo(
     out_dir: Union[str, Path] = "results",
     photos: tuple[str, ...] = ("astronaut", "chelsea"),
@@ -174,6 +195,7 @@ def run_demo(
         if color is None:
             row.append(("colour skipped: weights not downloaded", _skipped_panel(current)))
         report.written.append(write_image(out / f"{name}_after.png", current))
+        row += _hints_tiles(report, name, old, out)
         rows.append(row)
 
     def interpolate():

@@ -17,7 +17,7 @@ import numpy as np
 
 from .io import write_image
 
-__all__ = ["SAMPLE_NAMES", "sample_source", "make_old", "sample_image", "list_samples", "samples_dir", "sample_clip"]
+__all__ = ["SAMPLE_NAMES", "ASTRONAUT_HINTS", "sample_hints", "sample_source", "make_old", "sample_image", "list_samples", "samples_dir", "sample_clip"]
 
 #: Photos bundled with scikit-image, in the order the demos use them. "astronaut" has a face.
 SAMPLE_NAMES = ("astronaut", "camera", "chelsea", "coffee", "rocket")
@@ -163,3 +163,31 @@ def sample_clip(
         if repeat_every and (i + 1) % repeat_every == 0 and i < frames - 1:
             clip.append(frame.copy())
     return clip
+
+
+#: Colour hints shipped with the "astronaut" sample at 512×512 (``sample_image("astronaut")``), chosen by looking
+#: at the photo: ``(y, x, (r, g, b))``, row and column in pixels.
+ASTRONAUT_HINTS = (
+    (330, 100, (230, 90, 40)),    # orange suit, left
+    (450, 80, (225, 85, 35)),     # orange suit, lower left
+    (300, 330, (230, 95, 45)),    # orange suit, right
+    (260, 100, (230, 90, 40)),    # orange suit, shoulder
+    (440, 205, (225, 85, 35)),    # orange suit, lower middle
+    (140, 200, (225, 170, 140)),  # face
+    (40, 220, (170, 130, 70)),    # hair
+    (30, 120, (205, 200, 195)),   # wall behind
+    (200, 330, (205, 200, 195)),  # wall behind
+    (250, 40, (190, 30, 40)),     # flag, red stripe
+    (40, 20, (40, 50, 120)),      # flag, blue canton
+    (30, 410, (170, 90, 30)),     # shuttle's tank
+)
+
+
+def sample_hints(name: str = "astronaut", size: Optional[int] = 512) -> list[tuple[int, int, tuple[int, int, int]]]:
+    """The colour hints shipped with sample ``name`` (only "astronaut" has some), for the photo
+    ``sample_image(name, max_side=size)``: a list of ``(y, x, (r, g, b))``, scaled from 512×512 to ``size``."""
+    if name != "astronaut":
+        raise ValueError(f"only the 'astronaut' sample ships with colour hints; got {name!r}")
+    side = sample_source(name).shape[0] if size is None else min(size, sample_source(name).shape[0])
+    s = side / 512
+    return [(min(side - 1, round(y * s)), min(side - 1, round(x * s)), c) for y, x, c in ASTRONAUT_HINTS]

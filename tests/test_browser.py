@@ -103,7 +103,8 @@ def lab(tmp_path):
         log.close()
 
 
-def test_run_notebook_in_chromium_slider_redraws_plot(lab):
+def _in_chromium(lab, drive, failure_png: str):
+    """``drive(page, url)`` on run.ipynb in headless Chromium; a screenshot goes to artifacts/ on failure."""
     chromium = _chromium()
     from playwright.sync_api import sync_playwright
 
@@ -114,12 +115,16 @@ def test_run_notebook_in_chromium_slider_redraws_plot(lab):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 3000})  # the whole tour in one screenshot
             try:
-                before, after = _drive(page, f"{base}/lab/tree/run.ipynb?token={token}")
+                return drive(page, f"{base}/lab/tree/run.ipynb?token={token}")
             except Exception:
-                page.screenshot(path=str(ARTIFACTS / "browser_failure.png"), full_page=True)
+                page.screenshot(path=str(ARTIFACTS / failure_png), full_page=True)
                 raise
         finally:
             browser.close()
+
+
+def test_run_notebook_in_chromium_slider_redraws_plot(lab):
+    before, after = _in_chromium(lab, _drive, "browser_failure.png")
     assert before.startswith("data:image/png;base64,") and after.startswith("data:image/png;base64,")
     assert after != before
 
@@ -179,4 +184,42 @@ def _drive(page, url):
     assert page.locator("text=Error displaying widget").count() == 0
     assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
                         has_text="Traceback").count() == 0
+    return before, after
+
+
+def test_run_notebook_in_chromium_click_places_a_hint(lab):
+    """The colour-from-hints panel (ipyevents on the photo): a click places a hint and the plot changes."""
+    if importlib.util.find_spec("ipyevents") is None:
+        pytest.skip("the Python package ipyevents is not installed (pip install restoration-lib[notebooks])")
+    before, after = _in_chromium(lab, _click_hint, "browser_hints_failure.png")
+    assert before.startswith("data:image/png;base64,") and after != before
+
+
+def _click_hint(page, url):
+    """Open the notebook, run all cells, click on the hints panel's photo; returns the plot's src before/after."""
+    page.goto(url, wait_until="domcontentloaded")
+    page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
+    idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+    accept = page.locator(".jp-Dialog button.jp-mod-accept")
+    _wait_idle(page, idle, time.monotonic() + 90, dialog=accept)
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.get_by_text("Run All Cells", exact=True).click()
+
+    panel = page.locator(".widget-vbox", has=page.locator(".widget-colorpicker")).last
+    photo = panel.locator("img.widget-image").first
+    plot = panel.locator(".widget-output img").first
+    plot.wait_for(timeout=WAIT_MS)
+    _wait_idle(page, idle, time.monotonic() + WAIT_MS / 1000)
+    before = plot.get_attribute("src")
+    photo.scroll_into_view_if_needed()
+    box = photo.bounding_box()
+    photo.click(position={"x": box["width"] * 0.8, "y": box["height"] * 0.15})  # the wall behind, top right
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while plot.get_attribute("src") == before:
+        assert time.monotonic() < deadline, "the plot did not change after the click"
+        page.wait_for_timeout(500)
+    _wait_idle(page, idle, deadline)
+    after = plot.get_attribute("src")
+    panel.screenshot(path=str(ARTIFACTS / "browser_hints_panel.png"))
+    assert page.locator("text=Error displaying widget").count() == 0
     return before, after
