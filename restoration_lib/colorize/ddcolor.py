@@ -203,6 +203,7 @@ class DDColorizer:
         self.dtype = resolve_dtype(precision, self.device)
         self.precision = precision
         self.progress = progress
+        self.requested_input_size = input_size
         self.input_size = check_input_size(input_size)
         if isinstance(model, nn.Module):
             net = model
@@ -283,8 +284,10 @@ class DDColorizer:
         return out
 
     def _colorize_many(self, images: Sequence[ImageLike], input_size: Optional[int]) -> list[DDColorResult]:
-        requested = self.input_size if input_size is None else input_size
-        size = check_input_size(requested, stacklevel=3)
+        if input_size is None:
+            requested, size = self.requested_input_size, self.input_size
+        else:
+            requested, size = input_size, check_input_size(input_size, stacklevel=3)
         decoded = [_bgr_float(im) for im in images]
         prepared = [model_input(bgr, size) for bgr, _ in decoded]
         ab = self.predict_ab(torch.cat([x for x, _ in prepared]))
