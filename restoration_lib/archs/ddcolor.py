@@ -63,10 +63,14 @@ class LayerNorm2d(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        if dtype in (torch.float16, torch.bfloat16):
+            # statistics in float32: the squared deviations of ConvNeXt's un-normalised trunk overflow float16
+            x = x.float()
         u = x.mean(1, keepdim=True)
         s = (x - u).pow(2).mean(1, keepdim=True)
         x = (x - u) / torch.sqrt(s + self.eps)
-        return self.weight[:, None, None] * x + self.bias[:, None, None]
+        return (self.weight[:, None, None].to(x.dtype) * x + self.bias[:, None, None].to(x.dtype)).to(dtype)
 
 
 class ConvNeXtBlock(nn.Module):
