@@ -26,6 +26,7 @@ operations, so the numbers do not change.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Optional
 
@@ -406,22 +407,20 @@ def finalize(net: nn.Module) -> nn.Module:
     return net
 
 
-def _spec(name: str, build, weights_id: str, description: str) -> ModelSpec:
-    return ModelSpec(
-        name=name,
-        build=build,
-        description=description,
-        weights_id=weights_id,
-        prepare=prepare,
-        finalize=finalize,
-        size=SizeRequirements(minimum=MULTIPLE_OF, multiple_of=MULTIPLE_OF, square=False),
-        tiling="internal",
-    )
+# every DDColor network loads and runs the same way; only the encoder differs
+_spec = functools.partial(
+    ModelSpec,
+    prepare=prepare,
+    finalize=finalize,
+    size=SizeRequirements(minimum=MULTIPLE_OF, multiple_of=MULTIPLE_OF, square=False),
+    tiling="internal",
+)
 
 
 SPECS = [
-    _spec("ddcolor-large", build_large, "ddcolor-modelscope",
-          "DDColor with a ConvNeXt-L encoder (228 M parameters): ModelScope / artistic / paper weights (Apache-2.0)"),
-    _spec("ddcolor-tiny", build_tiny, "ddcolor-paper-tiny",
-          "DDColor with a ConvNeXt-T encoder (55 M parameters): the paper's tiny model (Apache-2.0)"),
+    _spec(name="ddcolor-large", build=build_large, weights_id="ddcolor-modelscope",
+          description="DDColor with a ConvNeXt-L encoder (228 M parameters): ModelScope / artistic / paper weights "
+                      "(Apache-2.0)"),
+    _spec(name="ddcolor-tiny", build=build_tiny, weights_id="ddcolor-paper-tiny",
+          description="DDColor with a ConvNeXt-T encoder (55 M parameters): the paper's tiny model (Apache-2.0)"),
 ]

@@ -65,7 +65,7 @@ ImageLike = Union[str, os.PathLike, bytes, np.ndarray, LoadedImage, Any]
 def is_ddcolor(model: Any) -> bool:
     """Whether ``model`` (a name or a network) is for :class:`DDColorizer` rather than DeOldify's Colorizer."""
     if isinstance(model, str):
-        return model in MODELS or model in ("ddcolor-large", "ddcolor-tiny")
+        return model in MODELS
     if isinstance(model, DDColor):
         return True
     return str(getattr(getattr(model, "spec", None), "name", "")).startswith("ddcolor")
