@@ -25,6 +25,7 @@ from torch import nn
 from restoration_lib import models
 from restoration_lib.archs import ddcolor as arch
 from restoration_lib.colorize.ddcolor import MODELS, DDColorizer, check_input_size, is_ddcolor, merge_ab, model_input
+from restoration_lib.device import full_fp32
 from restoration_lib.errors import CheckpointError, MissingWeightsError
 
 _SHARED = Path(os.environ.get("RESTORATION_SHARED", Path(__file__).resolve().parents[2] / "shared"))
@@ -328,8 +329,7 @@ def test_cuda_exact_matches_official_and_fast_is_within_40_db(reference_dir, mak
         if path.suffix == ".npz":
             z = np.load(path)
             gpu = copy.deepcopy(net).cuda()
-            with torch.inference_mode(), torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
-                torch.backends.cuda.matmul.allow_tf32 = False
+            with torch.inference_mode(), full_fp32(torch.device("cuda"), torch.float32):  # no TF32
                 y = gpu(torch.from_numpy(z["input"]).cuda()).cpu().numpy()
             assert np.abs(y - z["output"]).max() <= OUTPUT_TOL, path.name
             del gpu
