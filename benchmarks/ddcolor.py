@@ -8,7 +8,7 @@ rate measured in the same process just before the timing (wall time / CPU time; 
 work the CPU-time figure is the steadier one), the speed against DDColor exact at the same size, the peak
 resident memory (each configuration in its own process), and the PSNR of the 8-bit result against exact mode.
 
-``--fast-size`` defaults to ``--size`` on CPUs with native bfloat16 (AMX / AVX-512-BF16) and to 128 elsewhere:
+``--fast-size`` defaults to ``--size`` on CPUs with native bfloat16 (AMX / AVX-512-BF16) and to 64 elsewhere:
 without native support PyTorch's bfloat16 convolutions and matmuls are emulated, 15–80× slower than float32, and a
 512 run of DDColor-L would take tens of minutes. Exact mode is then timed at that size too, for the ratio and PSNR.
 
@@ -115,7 +115,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=512, help="DDColor input_size (default 512, the authors')")
     ap.add_argument("--fast-size", type=int, default=None,
-                    help="input_size of the fast (bfloat16) rows (default: --size with native bf16, else 128)")
+                    help="input_size of the fast (bfloat16) rows (default: --size with native bf16, else 64)")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--deoldify-fast", action=argparse.BooleanOptionalAction, default=None,
@@ -128,7 +128,7 @@ def main() -> None:
     if a.one:
         child(a.one[0], a.one[1], int(a.one[2]), a.repeats, a.out)
         return
-    fast_size = a.fast_size or (a.size if cpu_has_native_bf16() else 128)
+    fast_size = a.fast_size or (a.size if cpu_has_native_bf16() else 64)
     configs = []
     for network in DDCOLOR:
         configs += [(network, "exact", a.size)]
