@@ -217,6 +217,7 @@ EXPECTED_IDS = {
     "deoldify-artistic", "deoldify-stable", "deoldify-video", "bopbtl-global", "bopbtl-face", "dlib-landmarks-68",
     "rife-4.0", "rife-4.6", "rife-4.25", "rife-4.26", "superslomo",
 }
+EXPECTED_IDS |= {"ddcolor-modelscope", "ddcolor-artistic", "ddcolor-paper", "ddcolor-paper-tiny"}
 
 
 def test_registry_lists_every_checkpoint_with_its_facts():
