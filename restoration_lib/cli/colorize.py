@@ -5,7 +5,7 @@ import argparse
 import warnings
 from typing import Any
 
-from ._common import IMAGE_SUFFIXES, add_device_args, check_input, check_output_file, check_range, device_from
+from ._common import IMAGE_SUFFIXES, UsageError, add_device_args, check_input, check_output_file, check_range, device_from
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -17,6 +17,30 @@ def _run(args: argparse.Namespace) -> int:
     dst = check_output_file(args.output, IMAGE_SUFFIXES, inputs=[src])
     device = device_from(args)
     img = read_image(src, **({} if args.max_pixels is None else {"max_pixels": int(args.max_pixels * 1e6)}))
+    if args.model == "hints" and args.hints is None:
+        raise UsageError("--model hints needs --hints FILE (a JSON list of [y, x, [r, g, b]] points)")
+    if args.hints is not None and args.model == "hints":  # colour from hints alone: no network, no download
+        from ..colorize import colorize_with_hints, load_hints
+
+        result = colorize_with_hints(img.rgb, load_hints(args.hints), progress=not args.quiet)
+        write_image(dst, result.image, alpha=img.alpha, protect=(src,))
+        if not args.quiet:
+            print(f"{dst} (colour from {len(result.hints)} hints in {args.hints})")
+        return 0
+    if args.model.startswith("ddcolor"):
+        check_range("--input-size", args.input_size, 32, 4096)
+        ddc = Colorizer(args.model, device=device, precision=args.precision, weights_dir=args.weights_dir,
+                        progress=not args.quiet, input_size=args.input_size)
+        res = ddc(img)
+        image = res.image
+        if args.hints is not None:
+            from ..colorize import colorize_with_hints, load_hints
+
+            image = colorize_with_hints(img.rgb, load_hints(args.hints), base=image, progress=not args.quiet).image
+        write_image(dst, image, alpha=res.alpha, protect=(src,))
+        if not args.quiet:
+            print(f"{dst} ({res.model_name}, input_size {res.input_size}, {args.precision})")
+        return 0
     colorizer = Colorizer(args.model, device=device, precision=args.precision, weights_dir=args.weights_dir,
                           progress=not args.quiet)
     with warnings.catch_warnings(record=True) as caught:
@@ -25,7 +49,12 @@ def _run(args: argparse.Namespace) -> int:
                                     watermark=args.watermark)
     for w in caught:
         print(f"warning: {w.message}")
-    write_image(dst, result.image, alpha=result.alpha, protect=(src,))
+    image = result.image
+    if args.hints is not None:  # the network's colours, corrected where the hints say otherwise
+        from ..colorize import colorize_with_hints, load_hints
+
+        image = colorize_with_hints(img.rgb, load_hints(args.hints), base=image, progress=not args.quiet).image
+    write_image(dst, image, alpha=result.alpha, protect=(src,))
     if not args.quiet:
         print(f"{dst} ({colorizer.model_name}, render_factor {result.render_factor}, {args.precision})")
     return 0
@@ -39,7 +68,13 @@ def add_cli(subparsers: Any) -> None:
                               description="Colorize a black-and-white photo with DeOldify.")
     p.add_argument("input", help="input image")
     p.add_argument("output", help="output image (.png, .jpg, ...); never the input")
-    p.add_argument("--model", choices=sorted(MODELS), default="artistic",
+    p.add_argument("--hints", default=None, metavar="JSON",
+                   help='colour hints {"hints": [[y, x, [r, g, b]], ...]}: with --model hints, colour from the hints '
+                        "alone (no download); otherwise they correct the network's colours")
+    p.add_argument("--input-size", "--input_size", dest="input_size", type=int, default=512,
+                   help="DDColor models: the network sees an N×N square (default 512)")
+    p.add_argument("--model", choices=sorted(MODELS) + ["ddcolor", "ddcolor-artistic", "ddcolor-paper", "ddcolor-tiny",
+                                                         "hints"], default="artistic",
                    help="artistic (vivid, default), stable (fewer artefacts) or video")
     p.add_argument("--render-factor", "--render_factor", dest="render_factor", type=int, default=35,
                    help="the model sees a 16·N square; higher is sharper colour but slower (default 35)")

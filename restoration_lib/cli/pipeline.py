@@ -29,8 +29,12 @@ def _stage_args(p: argparse.ArgumentParser, film: bool) -> None:
                    help="detect and repair scratches, cracks and folds")
     g.add_argument("--hr", "--HR", dest="hr", action="store_true", help="high-resolution mode for large scans")
     g.add_argument("--no-faces", action="store_true", help="do not enhance faces")
-    g = p.add_argument_group("colorize (DeOldify)")
+    g = p.add_argument_group("colorize (DeOldify or DDColor)")
     g.add_argument("--no-colorize", action="store_true", help="skip colorization")
+    g.add_argument("--colorizer", choices=["deoldify", "ddcolor", "ddcolor-artistic", "ddcolor-paper", "ddcolor-tiny"],
+                   default="deoldify", help="model family: DeOldify (default; --model picks its generator) or DDColor")
+    g.add_argument("--input-size", "--input_size", dest="input_size", type=int, default=512,
+                   help="DDColor: the model sees an N×N square (default 512, multiple of 32; 256-1024 sensible)")
     g.add_argument("--model", choices=["artistic", "stable", "video"], default="video" if film else "artistic",
                    help=f"DeOldify generator (default: {'video' if film else 'artistic'})")
     g.add_argument("--render-factor", "--render_factor", dest="render_factor", type=int,
@@ -51,8 +55,13 @@ def _stage_args(p: argparse.ArgumentParser, film: bool) -> None:
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _colorizer_name(args: argparse.Namespace) -> str:
+    return f"DeOldify {args.model}" if args.colorizer == "deoldify" else f"DDColor ({args.colorizer})"
+
+
 def _check_stage_args(args: argparse.Namespace) -> None:
     check_range("--render-factor", args.render_factor, 1, 200)
+    check_range("--input-size", args.input_size, 32, 4096)
     check_range("--max-pixels", args.max_pixels, 0, None, lo_open=True)
 
 
@@ -137,7 +146,8 @@ def _stages(args: argparse.Namespace, summary: Summary, film: bool, photo: bool 
                         ids)
     colorize: Any = False
     if not args.no_colorize:
-        copts = ColorizeOptions(model=args.model, render_factor=args.render_factor,
+        model = args.model if args.colorizer == "deoldify" else args.colorizer
+        copts = ColorizeOptions(model=model, render_factor=args.render_factor, input_size=args.input_size,
                                 post_process=not args.no_post_process, watermark=args.watermark)
         try:
             colorize = build_colorize(copts, default=FILM_COLORIZE if film else ColorizeOptions(), **kw)
@@ -148,10 +158,10 @@ def _stages(args: argparse.Namespace, summary: Summary, film: bool, photo: bool 
             fn = _hints_colorizer(hints) if hints is not None else None
             if fn is not None:
                 colorize = build_colorize(fn, **kw)
-                summary.add(f"colorize used colour from hints ({hints}; DeOldify {args.model} not downloaded)",
+                summary.add(f"colorize used colour from hints ({hints}; {_colorizer_name(args)} not downloaded)",
                             e.weight_ids)
             else:
-                summary.add(f"colorize skipped (DeOldify {args.model} not downloaded)", e.weight_ids)
+                summary.add(f"colorize skipped ({_colorizer_name(args)} not downloaded)", e.weight_ids)
     return dict(repair=repair, colorize=colorize, device=dev, precision=args.precision,
                 weights_dir=args.weights_dir)
 

@@ -12,7 +12,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..errors import ImageReadError, ImageWriteError
-from ._common import (IMAGE_SUFFIXES, UsageError, add_device_args, check_min_side, check_output_file,
+from ._common import (IMAGE_SUFFIXES, check_range, UsageError, add_device_args, check_min_side, check_output_file,
                       check_output_folder, device_from)
 
 __all__ = ["add_cli", "run"]
@@ -37,6 +37,10 @@ def add_cli(subparsers: Any) -> None:
                    help="high-resolution mode (patch attention, 512-px faces)")
     p.add_argument("--no-faces", action="store_true", help="skip face enhancement")
     p.add_argument("--classical", action="store_true", help="no-download mode: classical scratch removal")
+    p.add_argument("--denoise", type=float, default=0.5,
+                   help="classical mode: denoising strength, 0 (off) to 3 (default 0.5)")
+    p.add_argument("--contrast", type=float, default=0.5,
+                   help="classical mode: contrast restoration, 0 (off) to 1 (default 0.5)")
     add_device_args(p)
     p.add_argument("--precision", default="exact", choices=["exact", "fast"], help="exact (fp32) or fast")
     p.add_argument("--weights-dir", "--weights_dir", dest="weights_dir", default=None,
@@ -63,6 +67,8 @@ def _paths(args: argparse.Namespace) -> tuple[Path, Path]:
 def run(args: argparse.Namespace) -> int:
     from ..repair.restorer import Restorer
 
+    check_range("--denoise", args.denoise, 0, 3)
+    check_range("--contrast", args.contrast, 0, 1)
     src, dst = _paths(args)
     if not src.exists():
         raise ImageReadError(f"{src}: no such file or folder")
@@ -87,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         hr=args.hr,
         faces=not args.no_faces,
         mode="classical" if args.classical else "model",
+        denoise=args.denoise,
+        contrast=args.contrast,
         device=device_from(args),
         precision=args.precision,
         weights_dir=args.weights_dir,

@@ -45,6 +45,9 @@ from ..archs.deoldify import (
     finalize,
 )
 from .. import accel
+from .ddcolor import DDColorizer, is_ddcolor
+from .hints import colorize_with_hints, load_hints
+from .reference import colorize_from_reference
 from ..accel.deoldify import use_winograd, uses_winograd
 from ..device import CudaGraphForward, DeviceLike, full_fp32, pick_device, resolve_dtype
 from ..errors import RestorationError, VideoError
@@ -52,6 +55,10 @@ from ..io import LoadedImage, atomic_path, read_image, write_image
 
 __all__ = [
     "Colorizer",
+    "DDColorizer",
+    "colorize_with_hints",
+    "load_hints",
+    "colorize_from_reference",
     "ColorizeResult",
     "MODELS",
     "estimate_activation_bytes",
@@ -319,6 +326,18 @@ class Colorizer:
         PrecisionError: an unknown precision, or fp16 on CPU.
     """
 
+    def __new__(cls, model: Union[str, nn.Module] = "artistic", *args, input_size: Optional[int] = None, **kwargs):
+        """``Colorizer("ddcolor" | "ddcolor-tiny" | ...)`` or a DDColor network gives a :class:`DDColorizer`
+        (DDColor's own path, ``input_size`` its control); everything else is DeOldify."""
+        if cls is Colorizer and is_ddcolor(model):
+            from .ddcolor import DEFAULT_INPUT_SIZE  # noqa: PLC0415
+
+            kwargs = {k: v for k, v in kwargs.items() if k in ("device", "precision", "weights_dir", "progress")}
+            return DDColorizer(model, *args[:3], input_size=input_size or DEFAULT_INPUT_SIZE, **kwargs)
+        if input_size is not None:
+            raise ValueError("input_size is DDColor's control; DeOldify's is render_factor")
+        return super().__new__(cls)
+
     def __init__(
         self,
         model: Union[str, nn.Module] = "artistic",
@@ -328,6 +347,7 @@ class Colorizer:
         progress: bool = True,
         memory_budget: Optional[int] = None,
         cuda_graphs: bool = True,
+        input_size: Optional[int] = None,
     ):
         self.device = pick_device(device)
         self.dtype = resolve_dtype(precision, self.device)

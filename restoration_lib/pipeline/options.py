@@ -67,11 +67,13 @@ class RepairOptions:
 
 @dataclass(frozen=True)
 class ColorizeOptions:
-    """Colorization (DeOldify) options.
+    """Colorization options (DeOldify or DDColor).
 
     Attributes:
-        model: ``"artistic"``, ``"stable"`` or ``"video"``.
-        render_factor: the network sees a ``16·render_factor`` square (photos ~35, film frames ~21).
+        model: DeOldify's ``"artistic"``, ``"stable"`` or ``"video"``, or DDColor's ``"ddcolor"``,
+            ``"ddcolor-artistic"``, ``"ddcolor-paper"``, ``"ddcolor-tiny"``.
+        render_factor: DeOldify's network sees a ``16·render_factor`` square (photos ~35, film frames ~21).
+        input_size: DDColor's network sees an ``input_size`` square (default 512, a multiple of 32).
         post_process: keep the input's full-resolution luminance, take only colour from the model.
         watermark: add DeOldify's small watermark.
     """
@@ -80,10 +82,14 @@ class ColorizeOptions:
     render_factor: int = 35
     post_process: bool = True
     watermark: bool = False
+    input_size: int = 512
 
     def __post_init__(self):
-        if self.model not in ("artistic", "stable", "video"):
-            raise ValueError(f"colorize model must be 'artistic', 'stable' or 'video'; got {self.model!r}")
+        from ..colorize.ddcolor import MODELS as DDCOLOR_MODELS  # noqa: PLC0415
+
+        known = ("artistic", "stable", "video", *DDCOLOR_MODELS)
+        if self.model not in known:
+            raise ValueError(f"colorize model must be one of {', '.join(known)}; got {self.model!r}")
         rf = self.render_factor
         if isinstance(rf, bool) or not isinstance(rf, (int, float)) or int(rf) != rf or rf < 1:
             raise ValueError(f"render_factor must be an integer ≥ 1; got {self.render_factor!r}")
@@ -187,6 +193,8 @@ class ColorizeStage:
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         o = self.options
+        if o.model.startswith("ddcolor"):
+            return np.asarray(self.task(rgb, input_size=o.input_size).image)[..., :3]
         out = self.task(rgb, render_factor=o.render_factor, post_process=o.post_process, watermark=o.watermark)
         return np.asarray(out)[..., :3]
 
@@ -275,7 +283,9 @@ def build_colorize(value: Any, *, device=None, precision: str = "exact", weights
 
     with _hint("Colorization has no classical fallback: it needs DeOldify's published generator. "
                "Download it as shown above, or pass colorize=False to skip colorization."):
-        task = Colorizer(opts.model, device=device, precision=precision, weights_dir=weights_dir, progress=False)
+        extra = {"input_size": opts.input_size} if opts.model.startswith("ddcolor") else {}
+        task = Colorizer(opts.model, device=device, precision=precision, weights_dir=weights_dir, progress=False,
+                         **extra)
     return ColorizeStage(task, opts)
 
 
