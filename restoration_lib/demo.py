@@ -149,10 +149,7 @@ def run_demo(
         try:
             r = Restorer(with_scratch=True, faces=True, device=device, precision=precision, weights_dir=weights_dir,
                          progress=progress)
-            r_mode = "model"
-            # Build eagerly so a missing checkpoint is reported here, then fall back to the classical mode.
-            if hasattr(r, "load"):
-                r.load()
+            r_mode = "model"  # the networks are built in __init__: a missing checkpoint is reported here
         except MissingWeightsError as e:
             report.notes.append(f"repair: published checkpoints missing ({str(e).splitlines()[0]}); "
                                 "using the classical no-download mode")

@@ -61,12 +61,20 @@ def cpu_has_native_bf16() -> bool:
     return False
 
 
-def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
-    """Map a precision name to the compute dtype used on ``device``.
+def resolve_dtype(precision: Union[str, torch.dtype], device: torch.device) -> torch.dtype:
+    """Map a precision name to the compute dtype used on ``device`` (a dtype, resolved before, passes through).
+
+    Tasks resolve once and hand the dtype to their parts, so the name is interpreted in one place.
 
     Raises:
         PrecisionError: unknown name, or fp16 on CPU.
     """
+    if isinstance(precision, torch.dtype):
+        if precision not in (torch.float32, torch.bfloat16, torch.float16):
+            raise PrecisionError(f"compute dtype must be float32, bfloat16 or float16; got {precision}")
+        if precision == torch.float16 and device.type == "cpu":
+            raise PrecisionError("float16 is not supported on CPU; use bfloat16 or float32")
+        return precision
     if precision not in _PRECISIONS:
         raise PrecisionError(f"precision must be one of {', '.join(_PRECISIONS)}; got {precision!r}")
     if precision in ("exact", "fp32"):
@@ -84,13 +92,6 @@ def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
     if device.type in ("cuda", "mps"):
         return torch.float16
     return torch.bfloat16
-
-
-def autocast(device: torch.device, dtype: torch.dtype):
-    """A context that runs matmuls/convolutions in ``dtype`` (no-op for float32)."""
-    if dtype == torch.float32:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 @contextlib.contextmanager

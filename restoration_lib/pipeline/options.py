@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import inspect
 import os
 from dataclasses import dataclass, fields
 from typing import Any, Callable, Optional, Union
@@ -256,13 +255,10 @@ def build_repair(value: Any, *, device=None, precision: str = "exact", weights_d
         return _ready(opts, None, RepairStage)
     from ..repair import Restorer
 
-    extra = {"progress": False} if "progress" in inspect.signature(Restorer).parameters else {}
     with _hint("The repair stage needs the published checkpoints; repair={'mode': 'classical'} "
                "repairs without any download, or repair=False skips it."):
         task = Restorer(with_scratch=opts.with_scratch, hr=opts.hr, faces=opts.faces, mode=opts.mode, device=device,
-                        precision=precision, weights_dir=weights_dir, **extra)
-        if hasattr(task, "load"):
-            task.load()  # build the networks now, so a missing checkpoint is reported before any work
+                        precision=precision, weights_dir=weights_dir, progress=False)
     return RepairStage(task, opts)
 
 

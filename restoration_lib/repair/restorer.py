@@ -148,11 +148,11 @@ class Restorer:
         if mode == "model":
             if with_scratch:
                 self.detector = ScratchDetector(
-                    checkpoints, weights_dir=weights_dir, device=self.device, precision=precision
+                    checkpoints, weights_dir=weights_dir, device=self.device, precision=self.dtype
                 )
             restore_mode = ("hr" if hr else "scratch") if with_scratch else "quality"
             self.global_restorer = GlobalRestorer(
-                restore_mode, checkpoints, weights_dir=weights_dir, device=self.device, precision=precision,
+                restore_mode, checkpoints, weights_dir=weights_dir, device=self.device, precision=self.dtype,
                 memory=memory, progress=progress,
             )  # fmt: skip
         if faces:
