@@ -213,6 +213,7 @@ class Decoder:
         max_frames: stop after this many frames (a preview or the ``duration`` of a film).
         copy_to: an :class:`Encoder` that receives the audio and subtitle packets as they are read (cut at the
             end of the last decoded frame when ``max_frames`` stops early).
+        warn: warn when the file turns out truncated (``truncated`` is set either way).
 
     After iteration: ``frames`` (decoded), ``start`` (absolute seconds of the first frame), ``end`` (seconds from
     the first frame to the end of the last one), ``expected`` (frames the container declares) and ``truncated``
@@ -222,7 +223,8 @@ class Decoder:
         VideoError: no frame at all could be decoded, or a decoding error after some frames.
     """
 
-    def __init__(self, src: PathLike, *, max_frames: Optional[int] = None, copy_to: Optional["Encoder"] = None):
+    def __init__(self, src: PathLike, *, max_frames: Optional[int] = None, copy_to: Optional["Encoder"] = None,
+                 warn: bool = True):
         self.src = Path(src)
         self.container = _open(self.src)
         self.info = _info(self.container, self.src)
@@ -236,6 +238,7 @@ class Decoder:
         self.end: Optional[Fraction] = None
         self.expected = self.info.estimated_frames()
         self.truncated = False
+        self.warn = warn
 
     def __enter__(self) -> "Decoder":
         return self
@@ -308,6 +311,8 @@ class Decoder:
 
     def _truncated(self, why: str) -> None:
         self.truncated = True
+        if not self.warn:
+            return
         expected = f" of the {self.expected} it declares" if self.expected else ""
         warnings.warn(f"{self.src}: only {self.frames} frames could be read{expected}; {why}", RuntimeWarning,
                       stacklevel=3)

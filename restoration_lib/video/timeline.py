@@ -205,10 +205,22 @@ def _settle(window: list, j: int) -> None:
     p.time = min(max(p.time, lower), upper)
 
 
-def retime(pictures: Iterable[Picture]) -> Iterator[Picture]:
-    """Give every picture its capture time: its own time where no repeat is near; otherwise the middle
-    of its run, smoothed by a linear fit over its neighbours and kept between the midpoints of the gaps
-    to them. Holds at most 2 * _FIT_RADIUS + 1 pictures."""
+def retime(pictures: Iterable[Picture], anchor: str = "fit") -> Iterator[Picture]:
+    """Give every picture its capture time.
+
+    With ``anchor="fit"``: its own time where no repeat is near; otherwise the middle of its run, smoothed by a
+    linear fit over its neighbours and kept between the midpoints of the gaps to them (an even cadence). Holds
+    at most 2 * _FIT_RADIUS + 1 pictures. With ``anchor="first"``: the time of its first occurrence (its
+    repeats are dropped and the gap to the next picture is interpolated: no still frames, but the speed follows
+    the padding pattern).
+    """
+    if anchor not in ("fit", "first"):
+        raise ValueError(f"anchor must be 'fit' or 'first'; got {anchor!r}")
+    if anchor == "first":
+        for pic in pictures:
+            pic.time = pic.first
+            yield pic
+        return
     r = _FIT_RADIUS
     window: list[Picture] = []
     j = 0  # next picture to settle
@@ -311,6 +323,7 @@ class Timeline:
     repeats: list[int] = field(default_factory=list)
     expected: Optional[int] = None
     truncated: bool = False
+    _first_frames: Optional[list[int]] = field(default=None, repr=False, compare=False)
 
     @property
     def frames(self) -> int:
@@ -325,6 +338,15 @@ class Timeline:
         if frame >= self.frames:
             return self.frames_out(rate)
         return math.ceil(self.frame_times[frame] * rate)
+
+    def position(self, picture: Picture) -> int:
+        """The position of ``picture`` in :attr:`pictures` (pictures are told apart by their first frame)."""
+        if self._first_frames is None or len(self._first_frames) != len(self.pictures):
+            self._first_frames = [p.index for p in self.pictures]
+        i = _bisect_right(self._first_frames, picture.index) - 1
+        if i < 0 or self._first_frames[i] != picture.index:
+            raise ValueError(f"no picture starts at frame {picture.index}")
+        return i
 
     def slots(self, rate: Fraction, k0: int, k1: int, at_cut: str = "previous") -> list[Slot]:
         """The output frames ``k0 ≤ k < k1`` (see :func:`grid`)."""
@@ -347,11 +369,11 @@ def _bisect_right(values: list, x) -> int:
 
 def analyse(frames: Iterable[tuple[np.ndarray, Fraction]], *, rate: Fraction,
             scene_threshold: Optional[float] = DEFAULT_SCENE_THRESHOLD,
-            repeat_threshold: Optional[float] = DEFAULT_REPEAT_THRESHOLD) -> Timeline:
+            repeat_threshold: Optional[float] = DEFAULT_REPEAT_THRESHOLD, anchor: str = "fit") -> Timeline:
     """The :class:`Timeline` of a stream of ``(rgb, time)`` frames (times from the first frame, seconds).
 
     ``repeat_threshold=None`` makes every frame its own picture (nothing re-timed), for films whose frame rate
-    does not change. The images are dropped as soon as they are analysed (memory ∝ number of frames, a few
+    does not change; ``anchor`` is :func:`retime`'s. The images are dropped as soon as they are analysed (memory ∝ number of frames, a few
     dozen bytes each).
     """
     times: list[Fraction] = []
@@ -364,8 +386,8 @@ def analyse(frames: Iterable[tuple[np.ndarray, Fraction]], *, rate: Fraction,
     cuts: list[int] = []
     repeats: list[int] = []
     pictures = []
-    for p in retime(_forget_images(group_pictures(recorded(), Analyser(scene_threshold, repeat_threshold), cuts,
-                                                  repeats))):
+    grouped = group_pictures(recorded(), Analyser(scene_threshold, repeat_threshold), cuts, repeats)
+    for p in retime(_forget_images(grouped), anchor):
         pictures.append(p)
     if not times:
         raise ValueError("analyse needs at least one frame")
