@@ -56,9 +56,10 @@ PathLike = Union[str, os.PathLike]
 
 _STAGES = ("analyse", "decode", "repair", "colorize", "stabilize", "interpolate", "encode", "mux")
 # Where a held picture goes on the film's timeline (see video.timeline.retime). "fit" (interpolate_video's even
-# cadence) would move a picture shown twice to the middle of its run; "first" keeps every picture at its first
-# occurrence, which test_pipeline_film.py's end-to-end test requires (even output frames are input frames).
-# Both leave no still frame between pictures.
+# cadence) moves a picture shown twice to the middle of its run; "first" keeps each picture at its first
+# occurrence (the first picture of the film at its last), so output frames on the input's time grid show the
+# input frames, which tests/test_pipeline_film.py and tests/test_pipeline_models.py require. Both leave no still
+# frame between pictures; "fit" also evens out the speed.
 RETIME_ANCHOR = "first"
 DEFAULT_CONTEXT = 10  # pictures before a chunk that start its colour stabiliser (0.85**10 ≈ 0.2 of the history)
 
@@ -263,6 +264,8 @@ class FilmPlan:
         context: pictures before a chunk run through the stabiliser to start it (not written).
         at_cut: which picture an output frame between two shots copies (see
             :func:`~restoration_lib.video.timeline.grid`); films take the nearer one.
+        limit: input frames used (None: all).
+        device, precision: where and how the stages run (for the record).
     """
 
     src: Path
@@ -276,6 +279,9 @@ class FilmPlan:
     encoder: EncoderSettings
     context: int = DEFAULT_CONTEXT
     at_cut: str = "nearest"
+    limit: Optional[int] = None
+    device: str = "cpu"
+    precision: str = "exact"
 
     @property
     def fps_in(self) -> Fraction:
@@ -292,37 +298,67 @@ class FilmPlan:
         return self.timeline.first_slot(start, self.fps_out), self.timeline.first_slot(stop, self.fps_out)
 
 
-def plan_film(src: PathLike, *, repair: Any = None, colorize: Any = None, interpolate: Any = None,
-              stabilize: Optional[ChromaStabilizer] = None, fps_out: Optional[Fraction] = None,
-              chunk_seconds: float = 10.0, limit: Optional[int] = None, encoder: Optional[EncoderSettings] = None,
-              context: int = DEFAULT_CONTEXT, progress: bool = False, timing: Optional[dict] = None) -> FilmPlan:
-    """Analyse ``src`` (the cheap first pass) and return the :class:`FilmPlan` of its restoration.
+def plan_film(
+    src: PathLike,
+    *,
+    repair: Any = RepairOptions(),
+    colorize: Any = FILM_COLORIZE,
+    interpolate: Any = InterpolateOptions(),
+    stabilize: Any = True,
+    chunk_seconds: float = 10.0,
+    duration: Optional[float] = None,
+    encoder: Optional[EncoderSettings] = None,
+    device=None,
+    precision: str = "exact",
+    weights_dir: Optional[PathLike] = None,
+    context: int = DEFAULT_CONTEXT,
+    progress: bool = False,
+    seconds: Optional[dict] = None,
+) -> FilmPlan:
+    """Build the stages and analyse ``src`` (the cheap first pass): the :class:`FilmPlan` of its restoration.
 
-    Held frames are grouped and re-timed only when the frame rate changes (``interpolate`` given); otherwise
-    every input frame is its own picture. Stages are used as given (build them with :mod:`.options`).
+    Arguments as for :func:`restore_film`. Held frames are grouped and re-timed only when the frame rate changes
+    (an interpolation stage); otherwise every input frame is its own picture.
 
     Raises:
         VideoError: no such file, unreadable, or no decodable frame (nothing is written).
+        MissingWeightsError: a stage's checkpoint is missing.
     """
     from tqdm.auto import tqdm
 
     src = Path(src)
+    if not chunk_seconds > 0:
+        raise ValueError(f"chunk_seconds must be positive; got {chunk_seconds}")
+    if duration is not None and not duration > 0:
+        raise ValueError(f"duration must be positive; got {duration}")
+    info = probe(src)
+    dev = pick_device(device)
+    resolve_dtype(precision, dev)
+    kw = dict(device=dev, precision=precision, weights_dir=weights_dir)
+    rep = build_repair(repair, **kw)
+    col = build_colorize(colorize, default=FILM_COLORIZE, **kw)
+    itp = build_interpolate(interpolate, **kw)
+    stab = _make_stabilizer(stabilize)
+    fps_in = info.fps
+    if itp is not None and itp.options.fps is not None:
+        fps_out = as_fraction(itp.options.fps)
+    else:
+        fps_out = fps_in * (itp.options.factor if itp is not None else 1)
+    limit = None if duration is None else max(1, round(duration * fps_in))
     t0 = time.perf_counter()
-    with Decoder(src, max_frames=limit) as dec:
-        fps_in = dec.rate
-        with tqdm(total=limit or dec.expected, unit="frame", desc=f"analyse {src.name}", disable=not progress,
-                  dynamic_ncols=True) as bar:
-            timeline = analyse(_counted(dec, bar), rate=fps_in, scene_threshold=DEFAULT_SCENE_THRESHOLD,
-                               repeat_threshold=DEFAULT_REPEAT_THRESHOLD if interpolate is not None else None,
-                               anchor=RETIME_ANCHOR)
+    with Decoder(src, max_frames=limit) as dec, \
+            tqdm(total=limit or dec.expected, unit="frame", desc=f"analyse {src.name}", disable=not progress,
+                 dynamic_ncols=True) as bar:
+        timeline = analyse(_counted(dec, bar), rate=dec.rate, scene_threshold=DEFAULT_SCENE_THRESHOLD,
+                           repeat_threshold=DEFAULT_REPEAT_THRESHOLD if itp is not None else None,
+                           anchor=RETIME_ANCHOR)
     timeline.start, timeline.expected, timeline.truncated = dec.start, dec.expected, dec.truncated
-    if timing is not None:
-        timing["analyse"] += time.perf_counter() - t0
-    if fps_out is None:
-        fps_out = fps_in
-    return FilmPlan(src=src, timeline=timeline, repair=repair, colorize=colorize, interpolate=interpolate,
-                    stabilize=stabilize, fps_out=fps_out, chunk_frames=max(1, round(chunk_seconds * fps_in)),
-                    encoder=(encoder or EncoderSettings()).resolved(), context=context)
+    if seconds is not None:
+        seconds["analyse"] += time.perf_counter() - t0
+    return FilmPlan(src=src, timeline=timeline, repair=rep, colorize=col, interpolate=itp, stabilize=stab,
+                    fps_out=fps_out, chunk_frames=max(1, round(chunk_seconds * fps_in)),
+                    encoder=(encoder or EncoderSettings()).resolved(), context=context, limit=limit,
+                    device=dev.type, precision=precision)
 
 
 def _counted(frames, bar):
@@ -554,8 +590,8 @@ class _Shown:
 
 
 def _fresh_stabilizer(stab: ChromaStabilizer) -> ChromaStabilizer:
-    return ChromaStabilizer(stab.strength, cut_threshold=stab.cut_threshold, flow_max_side=stab.flow_max_side,
-                            photometric_sigma=stab.photometric_sigma)
+    return ChromaStabilizer(stab.strength, cut_threshold=stab.cut_threshold, preset=stab.preset,
+                            flow_max_side=stab.flow_max_side, photometric_sigma=stab.photometric_sigma)
 
 
 def join_segments(plan: FilmPlan, segments: list[Segment], dst: PathLike, *, keep_audio: bool = True) -> Path:
@@ -653,50 +689,32 @@ def restore_film(
         raise ImageWriteError(f"{dst}: refusing to overwrite the input film; choose another output path")
     if dst.exists() and not overwrite:
         raise ImageWriteError(f"{dst} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
-    if not chunk_seconds > 0:
-        raise ValueError(f"chunk_seconds must be positive; got {chunk_seconds}")
-    if duration is not None and not duration > 0:
-        raise ValueError(f"duration must be positive; got {duration}")
     if engine != "local":
         raise ValueError(f"engine {engine!r} is not available; this build has engine='local'")
-    info = probe(src)
-    dev = pick_device(device)
-    resolve_dtype(precision, dev)
-    kw = dict(device=dev, precision=precision, weights_dir=weights_dir)
-    rep = build_repair(repair, **kw)
-    col = build_colorize(colorize, default=FILM_COLORIZE, **kw)
-    itp = build_interpolate(interpolate, **kw)
-    stab = _make_stabilizer(stabilize)
-
-    fps_in = info.fps
-    if itp is not None and itp.options.fps is not None:
-        fps_out = as_fraction(itp.options.fps)
-    else:
-        fps_out = fps_in * (itp.options.factor if itp is not None else 1)
-    limit = None if duration is None else max(1, round(duration * fps_in))
     seconds: dict[str, float] = defaultdict(float)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
-        plan = plan_film(src, repair=rep, colorize=col, interpolate=itp, stabilize=stab, fps_out=fps_out,
-                         chunk_seconds=chunk_seconds, limit=limit, encoder=encoder, progress=progress,
-                         timing=seconds)
+        plan = plan_film(src, repair=repair, colorize=colorize, interpolate=interpolate, stabilize=stabilize,
+                         chunk_seconds=chunk_seconds, duration=duration, encoder=encoder, device=device,
+                         precision=precision, weights_dir=weights_dir, progress=progress, seconds=seconds)
     for w in caught:  # shown once, and kept in the report
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    rep, col, itp, stab = plan.repair, plan.colorize, plan.interpolate, plan.stabilize
     manifest = {
         "format": 2,
         "library": __version__,
         "input": {"name": src.name, **_fingerprint(src)},
         "stages": {"repair": describe(rep), "colorize": describe(col), "interpolate": describe(itp),
                    "stabilize": None if stab is None else {
-                       "strength": stab.strength, "cut_threshold": stab.cut_threshold,
+                       "strength": stab.strength, "cut_threshold": stab.cut_threshold, "preset": stab.preset,
                        "flow_max_side": stab.flow_max_side, "photometric_sigma": stab.photometric_sigma}},
         "timeline": {"scene_threshold": DEFAULT_SCENE_THRESHOLD, "held_frames": itp is not None, "anchor": RETIME_ANCHOR,
                      "at_cut": plan.at_cut, "context": plan.context},
-        "device": dev.type,
+        "device": plan.device,
         "precision": precision,
         "chunk_frames": plan.chunk_frames,
-        "limit": limit,
-        "fps_out": str(fps_out),
+        "limit": plan.limit,
+        "fps_out": str(plan.fps_out),
         "encoder": plan.encoder.as_dict(),
     }
     work = _WorkDir(dst, manifest)
@@ -716,12 +734,12 @@ def restore_film(
         output=dst,
         frames_in=tl.frames,
         frames_out=sum(s.frames_out for s in state.segments),
-        fps_in=fps_in,
-        fps_out=fps_out,
+        fps_in=plan.fps_in,
+        fps_out=plan.fps_out,
         chunks=len(state.segments),
         resumed_chunks=state.resumed,
         scene_cuts=list(tl.cuts),
-        audio_streams=info.audio_streams if keep_audio else 0,
+        audio_streams=probe(src).audio_streams if keep_audio else 0,
         seconds={s: seconds.get(s, 0.0) for s in _STAGES},
         frames_this_run=state.frames_this_run,
         held_frames=list(tl.repeats),

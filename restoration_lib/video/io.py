@@ -302,19 +302,36 @@ class Decoder:
         except av.error.FFmpegError as e:  # type: ignore[attr-defined]
             if self.frames == 0:
                 raise VideoError(f"{self.src}: no video frame could be decoded ({e})") from e
+            self.end = last + 1 / self.rate
             self._truncated(f"decoding stopped with an error ({e})")
+            return
         if self.frames == 0:
             raise VideoError(f"{self.src}: the video stream holds no decodable frame; nothing to do")
         self.end = last + 1 / self.rate
-        if not done and self.expected and self.frames < self.expected - max(2, self.expected // 50):
+        if not done and self._short():
             self._truncated("the file looks truncated")
+
+    def _short(self) -> bool:
+        """Whether fewer frames were read than the container declares: its frame count when it gives one (one
+        frame of slack), else its duration (10 % of slack: the container's duration can include a longer audio
+        stream; timestamps, not a frame count, so variable frame rates are judged right)."""
+        if self.info.frames:
+            return self.frames < self.info.frames - 1
+        if self.info.duration:
+            return float(self.end) < 0.9 * self.info.duration - 2 / float(self.rate)
+        return False
 
     def _truncated(self, why: str) -> None:
         self.truncated = True
         if not self.warn:
             return
-        expected = f" of the {self.expected} it declares" if self.expected else ""
-        warnings.warn(f"{self.src}: only {self.frames} frames could be read{expected}; {why}", RuntimeWarning,
+        if self.info.frames:
+            declared = f" of the {self.info.frames} it declares"
+        elif self.info.duration:
+            declared = f" ({float(self.end or 0):.2f} s) of the {self.info.duration:.2f} s it declares"
+        else:
+            declared = ""
+        warnings.warn(f"{self.src}: only {self.frames} frames could be read{declared}; {why}", RuntimeWarning,
                       stacklevel=3)
 
 

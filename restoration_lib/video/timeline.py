@@ -212,13 +212,15 @@ def retime(pictures: Iterable[Picture], anchor: str = "fit") -> Iterator[Picture
     linear fit over its neighbours and kept between the midpoints of the gaps to them (an even cadence). Holds
     at most 2 * _FIT_RADIUS + 1 pictures. With ``anchor="first"``: the time of its first occurrence (its
     repeats are dropped and the gap to the next picture is interpolated: no still frames, but the speed follows
-    the padding pattern).
+    the padding pattern), except the very first picture, held to its last occurrence (output frames before the
+    first picture can only copy it, so the output starts aligned with the source).
     """
     if anchor not in ("fit", "first"):
         raise ValueError(f"anchor must be 'fit' or 'first'; got {anchor!r}")
     if anchor == "first":
-        for pic in pictures:
-            pic.time = pic.first
+        for i, pic in enumerate(pictures):
+            # before the first picture there is nothing to move from: it is held through its run
+            pic.time = pic.last if i == 0 else pic.first
             yield pic
         return
     r = _FIT_RADIUS
