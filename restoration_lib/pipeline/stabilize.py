@@ -243,10 +243,20 @@ class ChromaStabilizer:
         self.cut_threshold = float(cut_threshold)
         self.flow_max_side = int(flow_max_side)
         self.photometric_sigma = float(photometric_sigma)
+        self.preset = preset
         self._dis = _DIS(preset)
         self.state: Optional[StabilizerState] = None
         self.last_cut = True
         self.last_confidence = 0.0
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        del state["_dis"]  # an OpenCV object: made again from the preset
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._dis = _DIS(self.preset)
 
     def reset(self) -> None:
         """Forget the previous frames (the next frame passes through unchanged)."""
