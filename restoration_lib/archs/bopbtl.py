@@ -436,25 +436,25 @@ class MappingHR(nn.Module):
 
 _LICENCE = "MIT (microsoft/Bringing-Old-Photos-Back-to-Life, code and pretrained models)"
 
-# name, class, member of global_checkpoints.zip, what it is, size requirements, tiling
+# name, class, what it is, size requirements, tiling (archive members: registry.toml)
 _TABLE = [
-    ("bopbtl-scratch-detector", ScratchUNet, "checkpoints/detection/FT_Epoch_latest.pt",
+    ("bopbtl-scratch-detector", ScratchUNet,
      "scratch detection UNet", SizeRequirements(minimum=16, multiple_of=16), "discouraged"),
-    ("bopbtl-vae-a", VAE, "checkpoints/restoration/VAE_A_quality",
+    ("bopbtl-vae-a", VAE,
      "VAE A, old-photo encoder", SizeRequirements(minimum=16, multiple_of=4), "internal"),
-    ("bopbtl-vae-b", VAE, "checkpoints/restoration/VAE_B_quality or VAE_B_scratch",
+    ("bopbtl-vae-b", VAE,
      "VAE B, clean-photo decoder", SizeRequirements(minimum=16, multiple_of=4), "internal"),
-    ("bopbtl-mapping-quality", MappingQuality, "checkpoints/restoration/mapping_quality",
+    ("bopbtl-mapping-quality", MappingQuality,
      "latent mapping for unscratched photos", SizeRequirements(minimum=2), "internal"),
-    ("bopbtl-mapping-scratch", MappingScratch, "checkpoints/restoration/mapping_scratch",
+    ("bopbtl-mapping-scratch", MappingScratch,
      "latent mapping with the masked non-local block, for scratched photos", SizeRequirements(minimum=2), "internal"),
-    ("bopbtl-mapping-hr", MappingHR, "checkpoints/restoration/mapping_Patch_Attention",
+    ("bopbtl-mapping-hr", MappingHR,
      "multi-scale patch-attention mapping for high-resolution scratched photos", SizeRequirements(minimum=8),
      "internal"),
 ]  # fmt: skip
 
 SPECS = [
-    ModelSpec(name=name, build=cls, description=f"BOPBTL {what} ({member}); {_LICENCE}", weights_id="bopbtl-global",
+    ModelSpec(name=name, build=cls, description=f"BOPBTL {what}; {_LICENCE}", weights_id="bopbtl-global",
               size=size, tiling=tiling)  # type: ignore[arg-type]
-    for name, cls, member, what, size, tiling in _TABLE
+    for name, cls, what, size, tiling in _TABLE
 ]  # fmt: skip

@@ -210,4 +210,4 @@ def _spec(size: int, checkpoint: str, params: str) -> ModelSpec:
     )
 
 
-SPECS = [_spec(256, "Setting_9_epoch_100", "92 M params"), _spec(512, "FaceSR_512, HR mode", "92 M params")]
+SPECS = [_spec(256, "256-px faces", "92 M params"), _spec(512, "512-px faces, HR mode", "92 M params")]
