@@ -282,7 +282,7 @@ def test_weights_dir_precedence(tmp_path, monkeypatch):
     assert weights.weights_dir(tmp_path / "param") == (tmp_path / "param").resolve()
     assert weights.weights_dir() == (tmp_path / "from-env").resolve()
     monkeypatch.delenv(weights.ENV_VAR)
-    repo = Path(weights.__file__).resolve().parents[1]
+    repo = Path(weights.__file__).resolve().parents[2]  # restoration_lib/weights/__init__.py
     if (repo / "weights").is_dir() and (repo / "pyproject.toml").is_file():
         assert weights.weights_dir() == repo / "weights"
     monkeypatch.setattr(weights, "_source_checkout_weights", lambda: None)

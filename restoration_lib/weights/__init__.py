@@ -334,7 +334,7 @@ def _entry(weight_id: str, entries: Entries) -> WeightEntry:
 
 
 def _source_checkout_weights() -> Optional[Path]:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]  # the checkout holding restoration_lib/weights/__init__.py
     candidate = root / "weights"
     if candidate.is_dir() and (root / "pyproject.toml").is_file():
         return candidate
