@@ -32,6 +32,7 @@ _ARCH_MODULES = (
     "restoration_lib.archs.rife",
     "restoration_lib.archs.rife4x",
     "restoration_lib.archs.superslomo",
+    "restoration_lib.archs.dain",
 )
 
 
