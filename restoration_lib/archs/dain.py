@@ -311,6 +311,11 @@ class DAIN(nn.Module):
     def _dtype(self) -> torch.dtype:
         return self.rectifyNet.block5[0].weight.dtype
 
+    @staticmethod
+    def _as(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """``x`` in the dtype of ``module``'s parameters (fast mode keeps some sub-networks in float32)."""
+        return x.to(next(module.parameters()).dtype)
+
     def _unet(self, x: torch.Tensor) -> torch.Tensor:
         stack = []
         for k, layer in enumerate(self.initScaleNets_filter):
@@ -329,17 +334,18 @@ class DAIN(nn.Module):
 
     def kernels(self, i0: torch.Tensor, i1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The two (N, 16, H, W) filter maps."""
-        feat = self._unet(torch.cat((i0, i1), 1))
+        feat = self._unet(self._as(self.initScaleNets_filter, torch.cat((i0, i1), 1)))
         return self._head(self.initScaleNets_filter1, feat), self._head(self.initScaleNets_filter2, feat)
 
     def depth(self, frames: torch.Tensor) -> torch.Tensor:
         """(B, 1, H, W) log-depth, one frame at a time (the hourglass' activations are large)."""
+        frames = self._as(self.depthNet, frames)
         return torch.cat([self.depthNet(frames[i:i + 1]) for i in range(frames.shape[0])], 0)
 
     def flows(self, i0: torch.Tensor, i1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw PWC-Net flows 0->1 and 1->0 (N, 2, H/4, W/4); each image's pyramid is computed once."""
-        p0 = self.flownets.pyramid(i0)
-        p1 = self.flownets.pyramid(i1)
+        p0 = self.flownets.pyramid(self._as(self.flownets, i0))
+        p1 = self.flownets.pyramid(self._as(self.flownets, i1))
         return self.flownets.decode(p0, p1), self.flownets.decode(p1, p0)
 
     # -- forward -----------------------------------------------------------------------------------------
@@ -361,7 +367,7 @@ class DAIN(nn.Module):
         dt = self._dtype()
         n = frame0.shape[0]
         i0f, i1f = frame0.float(), frame1.float()
-        i0, i1 = frame0.to(dt), frame1.to(dt)
+        i0, i1 = i0f, i1f
         out = DainOutput()
         log_depth = self.depth(torch.cat((i0, i1), 0)).float()
         depth_inv = 1e-6 + 1 / torch.exp(log_depth)
@@ -388,7 +394,7 @@ class DAIN(nn.Module):
                 c1 = filter_interpolation(ctx[1], p1, f1)
                 x = torch.cat((blend, w0, w1, p0, p1, f0, f1, c0, c1), 1).to(dt)
                 pre = self.rectifyNet.block1[0](x)
-            rect = self.rectifyNet.tail(pre).float() + blend
+            rect = self.rectifyNet.tail(pre.to(dt)).float() + blend
             out.rectified.append(rect)
             out.blend.append(blend)
             out.projected_flow0.append(p0)
@@ -399,7 +405,7 @@ class DAIN(nn.Module):
         return out
 
     def _context(self, frame: torch.Tensor, log_depth: torch.Tensor) -> torch.Tensor:
-        return torch.cat((self.ctxNet(frame).float(), log_depth), 1)
+        return torch.cat((self.ctxNet(self._as(self.ctxNet, frame)).float(), log_depth), 1)
 
     def _rectify_first_split(self, i0, i1, log_depth, small, flows, filters) -> torch.Tensor:
         """``rectifyNet``'s first convolution (before ReLU) as a sum over input-channel groups."""
