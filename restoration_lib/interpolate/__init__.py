@@ -5,6 +5,7 @@
 >>> interpolate_video("film.mp4", "film_50fps.mp4", factor=2)                # doctest: +SKIP
 """
 from .adapters import ADAPTERS, NetAdapter, register_adapter
+from . import dain as _dain  # noqa: F401  (registers the "dain" adapter)
 from .cli import add_cli
 from .flow import FlowInterpolator
 from .interpolator import Interpolator, available_models

@@ -37,6 +37,7 @@ _ARCH_MODULES = (
     "restoration_lib.archs.rife4x",
     "restoration_lib.archs.superslomo",
     "restoration_lib.archs.ddcolor",
+    "restoration_lib.archs.dain",
 )
 
 
