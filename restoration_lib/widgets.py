@@ -254,7 +254,8 @@ def interpolation_models() -> list[tuple[str, str]]:
     return rows + [("flow", FLOW_DESCRIPTION)]
 
 
-_TASK_WEIGHTS = {"colorize": ("deoldify",), "repair": ("bopbtl", "dlib"), "interpolate": ("rife", "superslomo")}
+_TASK_WEIGHTS = {"colorize": ("deoldify", "ddcolor"), "repair": ("bopbtl", "dlib"),
+                 "interpolate": ("rife", "superslomo", "dain")}
 
 
 def weights_table(task: Optional[str] = None, weights_dir: Optional[str] = None):
