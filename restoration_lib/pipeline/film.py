@@ -295,6 +295,8 @@ def restore_film(
     overwrite: bool = False,
     keep_parts: bool = False,
     progress: bool = True,
+    engine: str = "local",
+    address: Optional[str] = None,
 ) -> FilmReport:
     """Restore a film in one streaming pass: repair → colorize → stabilise colours → interpolate → encode.
 
@@ -323,6 +325,9 @@ def restore_film(
         overwrite: replace an existing ``dst`` (otherwise refused).
         keep_parts: keep the work folder after success.
         progress: show a progress bar with ETA.
+        engine: ``"local"`` (this process) or ``"ray"`` (chunks restored in parallel on a Ray cluster, the same
+            bytes; see :func:`restoration_lib.distributed.restore_film_ray` for workers and resources).
+        address: with ``engine="ray"``: ``None`` starts a local Ray runtime, ``"host:port"`` joins a cluster.
 
     Returns:
         A :class:`FilmReport`.
@@ -332,6 +337,16 @@ def restore_film(
         ImageWriteError: ``dst`` exists (and not ``overwrite``) or is the input.
         MissingWeightsError: a stage's checkpoint is missing (raised before any work).
     """
+    if engine != "local":
+        from ..distributed import restore_film_ray, unknown_engine
+
+        if engine != "ray":
+            raise unknown_engine(engine)
+        return restore_film_ray(src, dst, repair=repair, colorize=colorize, interpolate=interpolate,
+                                stabilize=stabilize, chunk_seconds=chunk_seconds, duration=duration,
+                                keep_audio=keep_audio, encoder=encoder, device=device, precision=precision,
+                                weights_dir=weights_dir, overwrite=overwrite, keep_parts=keep_parts,
+                                progress=progress, address=address)
     src, dst = Path(src), Path(dst)
     _format_for(dst)
     if src.exists() and dst.exists() and os.path.samefile(src, dst) or src.resolve() == dst.resolve():
