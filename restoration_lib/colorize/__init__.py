@@ -697,7 +697,7 @@ class VideoColorizer:
         Raises:
             VideoError: no such file, no video stream, or an undecodable container.
         """
-        import av
+        from ..video.io import EncoderSettings, transcode
 
         src = Path(source_path)
         if not src.is_file():
@@ -706,69 +706,13 @@ class VideoColorizer:
         if dst.exists() and os.path.samefile(dst, src):
             raise VideoError(f"{dst}: refusing to overwrite the input video")
         rf = self.render_factor if render_factor is None else render_factor
-        try:
-            inp = av.open(str(src))
-        except Exception as e:
-            raise VideoError(f"{src}: not a readable video ({e})") from e
-        with inp:
-            if not inp.streams.video:
-                raise VideoError(f"{src}: has no video stream")
-            vin = inp.streams.video[0]
-            ain = inp.streams.audio[0] if inp.streams.audio else None
-            try:
-                with atomic_path(dst, protect=(src,)) as tmp:
-                    n = self._transcode(inp, vin, ain, tmp, rf, post_process, watermarked, max_frames, crf)
-                    if n == 0:
-                        raise VideoError(f"{src}: no frames could be decoded")
-            except RestorationError:
-                raise
-            except Exception as e:  # PyAV/FFmpeg errors while decoding or encoding
-                raise VideoError(f"{src}: colorizing failed ({type(e).__name__}: {e})") from e
+
+        def colorize(rgb: np.ndarray) -> np.ndarray:
+            return self.colorizer(rgb, rf, post_process=post_process, watermark=watermarked)
+
+        transcode(src, dst, colorize, settings=EncoderSettings(crf=crf, threads=0), max_frames=max_frames,
+                  progress=self.colorizer.progress, desc="colorize video")
         return dst
-
-    def _transcode(self, inp, vin, ain, tmp: Path, rf: int, post_process: bool, watermarked: bool,
-                   max_frames: Optional[int], crf: int) -> int:
-        import av
-        from tqdm.auto import tqdm
-
-        total = vin.frames or None
-        if max_frames is not None:
-            total = min(total or max_frames, max_frames)
-        with av.open(str(tmp), "w", format="mp4" if tmp.suffix.lower() == ".tmp" else None) as out:
-            vout = out.add_stream("libx264", rate=vin.average_rate or vin.guessed_rate or 25)
-            vout.width, vout.height = vin.codec_context.width, vin.codec_context.height
-            vout.pix_fmt = "yuv420p"
-            vout.options = {"crf": str(crf)}
-            aout = None
-            if ain is not None:
-                try:
-                    aout = out.add_stream_from_template(ain)
-                except Exception:  # a codec the container cannot hold: the film is written without sound
-                    aout = None
-            n = 0
-            with tqdm(total=total, desc="colorize video", unit="frame", disable=not self.colorizer.progress) as bar:
-                for packet in inp.demux(*([vin] + ([ain] if aout is not None else []))):
-                    if max_frames is not None and n >= max_frames:
-                        break
-                    if packet.stream is ain:
-                        if packet.dts is not None:
-                            packet.stream = aout
-                            out.mux(packet)
-                        continue
-                    for frame in packet.decode():
-                        if max_frames is not None and n >= max_frames:
-                            break
-                        rgb = frame.to_ndarray(format="rgb24")
-                        col = self.colorizer(rgb, rf, post_process=post_process, watermark=watermarked)
-                        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(col[..., :3]), format="rgb24")
-                        vf.pts, vf.time_base = frame.pts, frame.time_base
-                        for p in vout.encode(vf):
-                            out.mux(p)
-                        n += 1
-                        bar.update(1)
-            for p in vout.encode():
-                out.mux(p)
-        return n
 
 
 def get_video_colorizer(

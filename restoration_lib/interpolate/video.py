@@ -1,22 +1,10 @@
-"""Film frame-rate conversion: decode, detect cuts and repeated frames, interpolate, encode — streaming.
+"""Film frame-rate conversion: decode, detect cuts and repeated frames, interpolate, encode, streaming.
 
-The whole conversion runs in this process with PyAV, one frame at a time, so memory does not grow with the
-length of the film. The pipeline:
-
-1. **Decode** the video stream; audio packets are copied to the output unchanged as they are read.
-2. **Analyse** each frame on a 160-pixel-wide gray thumbnail against the previous frame:
-
-   - a *repeat* (the same picture again, as when a 16–18 fps film is padded to 24/25 fps): mean absolute
-     difference below ``repeat_threshold`` levels and no 8×8 thumbnail block changing by 2 levels or more;
-   - a *cut*: after motion compensation (DIS optical flow on the thumbnails) the mean absolute residual
-     exceeds ``scene_threshold`` levels.
-3. **Re-time** repeats: a run of up to three identical frames becomes one picture placed at the middle of
-   its run, smoothed with a local linear fit over its neighbours so the cadence of the original camera is
-   restored. Longer runs are freezes and keep their own times.
-4. **Resample** on the exact output grid ``k / fps_out`` (rational arithmetic, so no drift at 23.976 or
-   29.97 fps): an output time that falls on a picture's time copies it; one between two pictures of the
-   same shot is interpolated at the matching ``t``; one across a cut repeats the earlier picture.
-5. **Encode** (H.264 by default) into a temporary file beside the destination, renamed when complete.
+A thin use of the video engine (:mod:`restoration_lib.video`): the frames come from its
+:class:`~restoration_lib.video.io.Decoder` (exact timestamps, audio and subtitle packets copied as they are read),
+the timeline rules (cuts, repeats, re-timing, the output grid ``k / fps_out``) from
+:mod:`restoration_lib.video.timeline`, and the output is encoded by its :class:`~restoration_lib.video.io.Encoder`
+into a temporary file beside the destination, renamed when complete. Memory does not grow with the film's length.
 """
 from __future__ import annotations
 
@@ -25,25 +13,23 @@ import os
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Iterable, Iterator, Optional, Union
 
-import cv2
 import numpy as np
 
 from ..errors import VideoError
 from ..io import atomic_path
-
-
-class _DeferredAV:
-    """PyAV, imported at first use: frame interpolation itself (``Interpolator``) does not load FFmpeg."""
-
-    def __getattr__(self, name: str) -> Any:
-        import av as module  # noqa: PLC0415
-
-        return getattr(module, name)
-
-
-av = _DeferredAV()
+from ..video.io import Decoder, Encoder, EncoderSettings, output_format, parse_rate
+from ..video.timeline import (
+    DEFAULT_REPEAT_THRESHOLD,
+    DEFAULT_SCENE_THRESHOLD,
+    Analyser,
+    Picture,
+    grid,
+    group_pictures,
+    retime,
+    thumbnail,
+)
 from .interpolator import Interpolator
 
 __all__ = ["VideoResult", "VideoScan", "interpolate_video", "scan_video", "parse_rate"]
@@ -51,272 +37,43 @@ __all__ = ["VideoResult", "VideoScan", "interpolate_video", "scan_video", "parse
 PathLike = Union[str, "os.PathLike[str]"]
 RateLike = Union[int, float, str, Fraction]
 
-_THUMB_WIDTH = 160
-_BLOCK = 8
-_BLOCK_LIMIT = 2.0  # levels: a repeat changes no thumbnail block by this much on average
-_MAX_RUN = 3  # a picture shown up to this many times in a row is cadence padding, longer is a freeze
-_FIT_RADIUS = 2  # neighbours on each side used to smooth re-timed pictures
-DEFAULT_SCENE_THRESHOLD = 30.0
-DEFAULT_REPEAT_THRESHOLD = 0.3
-
-
-def parse_rate(rate: RateLike) -> Fraction:
-    """A frame rate as an exact fraction; NTSC rates given as decimals (23.976, 29.97, 59.94) map to
-    ``N*1000/1001``. Accepts ints, floats, ``Fraction`` and strings (``"30000/1001"``, ``"25"``)."""
-    if isinstance(rate, Fraction):
-        r = rate
-    elif isinstance(rate, str):
-        try:
-            r = Fraction(rate.strip())
-        except (ValueError, ZeroDivisionError) as e:
-            raise ValueError(f"frame rate {rate!r} is not a number or a fraction such as 30000/1001") from e
-        if "/" not in rate and r.denominator != 1:  # a decimal such as "59.94": same rules as a float
-            return parse_rate(float(r))
-    elif isinstance(rate, (int, float)) and math.isfinite(rate):
-        r = Fraction(rate).limit_denominator(1_000_000)
-        ntsc = Fraction(round(float(rate) * 1.001), 1) * Fraction(1000, 1001)
-        if r.denominator != 1 and abs(float(ntsc) - float(rate)) < 0.006:
-            r = ntsc
-    else:
-        raise ValueError(f"frame rate must be a positive number; got {rate!r}")
-    if r <= 0:
-        raise ValueError(f"frame rate must be positive; got {rate!r}")
-    return r
-
-
-# ------------------------------------------------------------------------------------------- analysis
-
-
-def _thumb(rgb: np.ndarray) -> np.ndarray:
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    h, w = gray.shape
-    tw = min(_THUMB_WIDTH, w)
-    th = max(_BLOCK, round(h * tw / w))
-    return cv2.resize(gray, (tw, th), interpolation=cv2.INTER_AREA).astype(np.float32)
-
-
-class _Analyser:
-    def __init__(self, scene_threshold: Optional[float], repeat_threshold: Optional[float]):
-        self.scene_threshold = scene_threshold
-        self.repeat_threshold = repeat_threshold
-        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
-
-    def is_repeat(self, a: np.ndarray, b: np.ndarray) -> bool:
-        if self.repeat_threshold is None:
-            return False
-        d = np.abs(a - b)
-        if d.mean() >= self.repeat_threshold:
-            return False
-        hb = d.shape[0] // _BLOCK * _BLOCK
-        wb = d.shape[1] // _BLOCK * _BLOCK
-        blocks = d[:hb, :wb].reshape(hb // _BLOCK, _BLOCK, wb // _BLOCK, _BLOCK).mean(axis=(1, 3))
-        return bool(blocks.max() < _BLOCK_LIMIT)
-
-    def cut_score(self, a: np.ndarray, b: np.ndarray) -> float:
-        """Mean absolute residual (levels) of ``a`` predicted from ``b`` by motion compensation."""
-        flow = self._dis.calc(a.astype(np.uint8), b.astype(np.uint8), None)
-        h, w = a.shape
-        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-        pred = cv2.remap(b, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        return float(np.abs(pred - a).mean())
-
-    def is_cut(self, a: np.ndarray, b: np.ndarray) -> bool:
-        return self.scene_threshold is not None and self.cut_score(a, b) > self.scene_threshold
-
-
-# ------------------------------------------------------------------------------------------- decoding
+# names the tests and older code import from here
+_Analyser = Analyser
+_Picture = Picture
+_pictures = group_pictures
+_retime = retime
+_thumb = thumbnail
 
 
 @dataclass
 class _Source:
-    """Timing facts of the input video stream, filled in while decoding."""
+    """Timing facts of an input stream: its nominal rate and its end (seconds from the first frame)."""
 
     rate: Fraction
-    max_frames: Optional[int] = None  # stop after this many frames
-    start: Optional[Fraction] = None
-    end: Optional[Fraction] = None  # relative to start: last frame time + one frame duration
-    frames: int = 0
-
-    def past_limit(self, seconds: Fraction) -> bool:
-        """Whether absolute time ``seconds`` lies after the last frame that will be decoded."""
-        if self.max_frames is None:
-            return False
-        return seconds >= (self.start or 0) + Fraction(self.max_frames) / self.rate
+    end: Optional[Fraction] = None
 
 
-def _open_input(src: Path):
-    if not src.is_file():
-        raise VideoError(f"{src}: no such video file")
-    try:
-        inp = av.open(str(src))
-    except (av.error.FFmpegError, OSError, ValueError) as e:
-        raise VideoError(f"{src}: cannot be read as a video ({e})") from e
-    if not inp.streams.video:
-        kinds = ", ".join(sorted({s.type for s in inp.streams})) or "no streams"
-        inp.close()
-        raise VideoError(f"{src} has no video stream (it contains {kinds}); nothing to interpolate")
-    return inp
+def _resample(pics: Iterable[Picture], rate: Fraction, source: _Source, interp) -> Iterator[tuple[np.ndarray, int]]:
+    """Output frames on the grid ``k / rate``: ``(image, 1 if synthesized else 0)``; the in-betweens of one pair
+    of pictures are made in one ``interp.many`` call."""
+    pending: list = []
 
+    def flush():
+        if not pending:
+            return
+        made = interp.many(pending[0].a.image, pending[0].b.image, [s.t for s in pending])
+        for img in made:
+            yield img, 1
+        pending.clear()
 
-def _stream_rate(vs) -> Fraction:
-    for r in (vs.average_rate, vs.guessed_rate, vs.base_rate):
-        if r:
-            return Fraction(r.numerator, r.denominator)
-    raise VideoError("the video stream declares no frame rate")
-
-
-def _frames(inp, vs, source: _Source, on_packet=None) -> Iterator[tuple[np.ndarray, Fraction]]:
-    """Decoded RGB frames with their times in seconds relative to the first frame (snapped to the nominal
-    frame grid when within a tenth of a frame of it). ``on_packet`` receives every non-video packet."""
-    streams = [vs] + ([s for s in inp.streams if s.type == "audio"] if on_packet else [])
-    tb = vs.time_base
-    last_rel: Optional[Fraction] = None
-    try:
-        for packet in inp.demux(streams):
-            if packet.stream.type != "video":
-                on_packet(packet)
-                continue
-            for frame in packet.decode():
-                if frame.pts is not None and tb is not None:
-                    t = Fraction(frame.pts) * Fraction(tb.numerator, tb.denominator)
-                    if source.start is None:
-                        source.start = t
-                    rel = t - source.start
-                    slots = rel * source.rate
-                    if abs(slots - round(slots)) < Fraction(1, 10):
-                        rel = Fraction(round(slots)) / source.rate
-                else:
-                    if source.start is None:
-                        source.start = Fraction(0)
-                    rel = Fraction(source.frames) / source.rate
-                if last_rel is not None and rel <= last_rel:  # broken or duplicate timestamps
-                    rel = last_rel + 1 / source.rate
-                last_rel = rel
-                source.frames += 1
-                yield frame.to_ndarray(format="rgb24"), rel
-                if source.max_frames is not None and source.frames >= source.max_frames:
-                    break
-            if source.max_frames is not None and source.frames >= source.max_frames:
-                break
-    except av.error.FFmpegError as e:
-        raise VideoError(f"decoding failed after {source.frames} frames: {e}") from e
-    if source.frames == 0:
-        raise VideoError("the video stream holds no decodable frame")
-    source.end = last_rel + 1 / source.rate
-
-
-# ------------------------------------------------------------------------------- repeats and re-timing
-
-
-@dataclass
-class _Picture:
-    """One distinct picture of the film: where it was shown and when it was taken."""
-
-    image: np.ndarray
-    thumb: np.ndarray
-    index: int  # source index of its first occurrence
-    times: list  # times (s, relative) of its occurrences
-    cut_before: bool = False
-    time: Any = None  # re-timed capture time (Fraction, or float when smoothed)
-
-    @property
-    def first(self) -> Fraction:
-        return self.times[0]
-
-    @property
-    def last(self) -> Fraction:
-        return self.times[-1]
-
-    @property
-    def mid(self) -> Fraction:
-        return (self.times[0] + self.times[-1]) / 2
-
-
-def _pictures(frames, analyser: _Analyser, cuts: list, repeats: list) -> Iterator[_Picture]:
-    """Group decoded frames into pictures (a picture and its repeats), marking cuts.
-
-    A frame repeats the current picture when it matches that picture's first occurrence; cuts are judged
-    between consecutive frames.
-    """
-    cur: Optional[_Picture] = None
-    held = False  # inside a freeze (a run longer than _MAX_RUN): every occurrence is its own picture
-    prev_thumb = None
-    for i, (img, t) in enumerate(frames):
-        th = _thumb(img)
-        if cur is not None and analyser.is_repeat(cur.thumb, th):
-            repeats.append(i)
-            prev_thumb = th
-            if not held and len(cur.times) < _MAX_RUN:
-                cur.times.append(t)
-                continue
-            if held:
-                yield cur
-            else:
-                held = True
-                for k, tk in enumerate(cur.times):
-                    yield _Picture(cur.image, cur.thumb, cur.index + k, [tk], cur.cut_before and k == 0)
-            cur = _Picture(img, th, i, [t])
-            continue
-        cut = cur is not None and analyser.is_cut(prev_thumb, th)
-        if cut:
-            cuts.append(i)
-        if cur is not None:
-            yield cur
-        held = False
-        cur = _Picture(img, th, i, [t], cut_before=cut)
-        prev_thumb = th
-    if cur is not None:
-        yield cur
-
-
-def _settle(window: list, j: int) -> None:
-    """Set ``window[j].time`` from its neighbours in ``window`` (same shot, up to _FIT_RADIUS each side)."""
-    p = window[j]
-    r = _FIT_RADIUS
-    lo = j
-    while lo > 0 and j - lo < r and not window[lo].cut_before:
-        lo -= 1
-    hi = j
-    while hi + 1 < len(window) and hi - j < r and not window[hi + 1].cut_before:
-        hi += 1
-    group = window[lo : hi + 1]
-    if not any(len(q.times) > 1 for q in group):
-        p.time = p.first
-        return
-    if len(group) < 3:
-        p.time = p.mid
-    else:
-        slope, icpt = np.polyfit(np.arange(lo, hi + 1, dtype=np.float64), [float(q.mid) for q in group], 1)
-        p.time = float(slope * j + icpt)
-    lower = (window[j - 1].last + p.first) / 2 if j > 0 and not p.cut_before else p.first
-    nxt = window[j + 1] if j + 1 < len(window) and not window[j + 1].cut_before else None
-    upper = (p.last + nxt.first) / 2 if nxt is not None else p.last
-    p.time = min(max(p.time, lower), upper)
-
-
-def _retime(pictures: Iterator[_Picture]) -> Iterator[_Picture]:
-    """Give every picture its capture time: its own time where no repeat is near; otherwise the middle
-    of its run, smoothed by a linear fit over its neighbours and kept between the midpoints of the gaps
-    to them. Holds at most 2 * _FIT_RADIUS + 1 pictures."""
-    r = _FIT_RADIUS
-    window: list[_Picture] = []
-    j = 0  # next picture to settle
-    for pic in pictures:
-        window.append(pic)
-        while len(window) - 1 - j >= r:
-            _settle(window, j)
-            yield window[j]
-            j += 1
-        if j > r:
-            del window[: j - r]
-            j = r
-    while j < len(window):
-        _settle(window, j)
-        yield window[j]
-        j += 1
-
-
-# ------------------------------------------------------------------------------------------- results
+    for slot in grid(pics, rate, lambda: source.end):
+        if pending and (slot.b is None or slot.a is not pending[0].a or slot.b is not pending[0].b):
+            yield from flush()
+        if slot.b is None:
+            yield slot.a.image, 0
+        else:
+            pending.append(slot)
+    yield from flush()
 
 
 @dataclass
@@ -347,7 +104,8 @@ class VideoResult(VideoScan):
         rate_out: output frame rate.
         frames_out: number of frames written.
         interpolated: how many of them were synthesized (the rest are copies).
-        audio_streams: number of audio streams copied.
+        audio_streams: number of audio (and subtitle) streams copied.
+        truncated: the input ended before the frames it declares (a warning said how many could be read).
     """
 
     path: Optional[Path] = None
@@ -355,6 +113,13 @@ class VideoResult(VideoScan):
     frames_out: int = 0
     interpolated: int = 0
     audio_streams: int = 0
+    truncated: bool = False
+
+
+def _counting(frames, bar) -> Iterator[tuple[np.ndarray, Fraction]]:
+    for f in frames:
+        bar.update(1)
+        yield f.rgb, f.time
 
 
 def scan_video(
@@ -374,27 +139,13 @@ def scan_video(
     from tqdm.auto import tqdm
 
     src = Path(src)
-    analyser = _Analyser(scene_threshold, repeat_threshold)
-    with _open_input(src) as inp:
-        vs = inp.streams.video[0]
-        vs.thread_type = "AUTO"
-        source = _Source(rate=_stream_rate(vs), max_frames=max_frames)
-        cuts: list[int] = []
-        repeats: list[int] = []
-        bar = tqdm(total=vs.frames or None, unit="frame", desc=f"scan {src.name}", disable=not progress)
-        for _ in _pictures(_counting(_frames(inp, vs, source), bar), analyser, cuts, repeats):
+    cuts: list[int] = []
+    repeats: list[int] = []
+    with Decoder(src, max_frames=max_frames) as dec, \
+            tqdm(total=dec.expected, unit="frame", desc=f"scan {src.name}", disable=not progress) as bar:
+        for _ in group_pictures(_counting(dec, bar), Analyser(scene_threshold, repeat_threshold), cuts, repeats):
             pass
-        bar.close()
-    return VideoScan(source.frames, source.rate, source.end, cuts, repeats)
-
-
-def _counting(it, bar):
-    for x in it:
-        bar.update(1)
-        yield x
-
-
-# ------------------------------------------------------------------------------------------- writing
+    return VideoScan(dec.frames, dec.rate, dec.end, cuts, repeats)
 
 
 def _check_paths(src: Path, dst: Path) -> None:
@@ -458,124 +209,44 @@ def interpolate_video(
     if fps is None and (factor is None or int(factor) != factor or factor < 1):
         raise ValueError(f"factor must be a whole number ≥ 1 (or give fps); got {factor!r}")
     rate_req = parse_rate(fps) if fps is not None else None
-    analyser = _Analyser(scene_threshold, repeat_threshold if detect_repeats else None)
-    with _open_input(src) as inp:
-        vs = inp.streams.video[0]
-        vs.thread_type = "AUTO"
-        source = _Source(rate=_stream_rate(vs), max_frames=max_frames)
-        rate_out = rate_req if rate_req is not None else source.rate * int(factor)
+    analyser = Analyser(scene_threshold, repeat_threshold if detect_repeats else None)
+    settings = EncoderSettings(codec=codec, crf=crf, preset=preset)
+    with Decoder(src, max_frames=max_frames) as dec:
+        rate_out = rate_req if rate_req is not None else dec.rate * int(factor)
         interp = model if isinstance(model, Interpolator) else Interpolator(model, device, precision, weights_dir)
-        result = VideoResult(0, source.rate, Fraction(0), path=dst, rate_out=rate_out)
-        dur = vs.duration * vs.time_base if vs.duration and vs.time_base else None
-        if dur is None and inp.duration:
-            dur = Fraction(inp.duration, av.time_base)
+        result = VideoResult(0, dec.rate, Fraction(0), path=dst, rate_out=rate_out)
+        dur = Fraction(dec.info.duration).limit_denominator(10**6) if dec.info.duration else None
         if dur is not None and max_frames is not None:
-            dur = min(dur, Fraction(max_frames) / source.rate)
-        bar = tqdm(total=math.ceil(dur * rate_out) if dur else None, unit="frame",
-                   desc=f"interpolate {src.name}", disable=not progress)
-        try:
-            with atomic_path(dst, protect=[src]) as tmp:
-                _convert(inp, vs, tmp, source, rate_out, interp, analyser, result, bar, codec, crf, preset)
-        except av.error.FFmpegError as e:
-            raise VideoError(f"writing {dst} failed: {e}") from e
-        finally:
-            bar.close()
-    result.frames = source.frames
-    result.duration = source.end
+            dur = min(dur, Fraction(max_frames) / dec.rate)
+        fmt = output_format(dst) if dst.suffix.lower() in (".mp4", ".m4v", ".mov", ".mkv") else None
+        with tqdm(total=math.ceil(dur * rate_out) if dur else None, unit="frame", desc=f"interpolate {src.name}",
+                  disable=not progress) as bar, atomic_path(dst, protect=[src]) as tmp:
+            enc = Encoder(tmp, dec.info.width, dec.info.height, rate_out, settings, copy_from=dec, fmt=fmt,
+                          label=dst)
+            try:
+                source = _Source(dec.rate)
+                frames = ((f.rgb, f.time) for f in dec)
+                pics = retime(group_pictures(frames, analyser, result.cuts, result.repeats))
+                offset = None  # output pts of time 0, known once the first frame is decoded
+                for img, synthesized in _resample(_ending(pics, dec, source), rate_out, source, interp):
+                    if offset is None:
+                        offset = round((dec.start or 0) * rate_out)
+                    enc.write(img, pts=offset + result.frames_out)
+                    result.frames_out += 1
+                    result.interpolated += synthesized
+                    bar.update(1)
+                enc.close()
+            except BaseException:
+                enc.abort()
+                raise
+    result.audio_streams = enc.copied_streams
+    result.frames = dec.frames
+    result.duration = dec.end
+    result.truncated = dec.truncated
     return result
 
 
-def _convert(inp, vs, tmp: Path, source: _Source, rate_out: Fraction, interp, analyser: _Analyser,
-             result: VideoResult, bar, codec: str, crf: int, preset: str) -> None:
-    """Stream ``inp`` into a new file ``tmp``: audio packets copied, video re-timed and interpolated."""
-    try:
-        out = av.open(str(tmp), "w")
-    except (av.error.FFmpegError, OSError, ValueError) as e:
-        raise VideoError(f"cannot create a {tmp.suffix} file ({e})") from e
-    with out:
-        audio_map = {}
-        for s in inp.streams.audio:
-            try:
-                audio_map[s] = out.add_stream_from_template(s)
-            except (av.error.FFmpegError, ValueError) as e:
-                raise VideoError(f"the audio stream ({s.codec_context.name}) cannot be copied into a "
-                                 f"{tmp.suffix} file ({e}); try a .mkv output") from e
-        result.audio_streams = len(audio_map)
-        vout = _video_stream(out, vs, rate_out, codec, crf, preset)
-
-        def copy_packet(packet) -> None:
-            if packet.dts is None:  # demuxer flush packet
-                return
-            if packet.pts is not None and source.past_limit(packet.pts * packet.time_base):
-                return
-            packet.stream = audio_map[packet.stream]
-            out.mux(packet)
-
-        frames = _frames(inp, vs, source, on_packet=copy_packet if audio_map else None)
-        pics = _retime(_pictures(frames, analyser, result.cuts, result.repeats))
-        offset = None  # output pts of time 0, known once the first frame is decoded
-        for img, synthesized in _resample(pics, rate_out, source, interp):
-            if offset is None:
-                offset = round((source.start or 0) * rate_out)
-            _encode(out, vout, img, offset + result.frames_out)
-            result.frames_out += 1
-            result.interpolated += synthesized
-            bar.update(1)
-        for packet in vout.encode(None):
-            out.mux(packet)
-
-
-def _video_stream(out, vs, rate: Fraction, codec: str, crf: int, preset: str):
-    w = vs.codec_context.width
-    h = vs.codec_context.height
-    try:
-        vout = out.add_stream(codec, rate=rate)
-    except (av.error.FFmpegError, ValueError) as e:
-        raise VideoError(f"the video encoder {codec!r} is not available here ({e}); try codec='mpeg4'") from e
-    vout.width, vout.height = w, h
-    vout.pix_fmt = "yuv420p" if (w % 2 == 0 and h % 2 == 0) else "yuv444p"
-    vout.time_base = 1 / rate
-    vout.codec_context.time_base = 1 / rate
-    if codec == "libx264":
-        vout.options = {"crf": str(crf), "preset": preset}
-    return vout
-
-
-def _encode(out, vout, img: np.ndarray, pts: int) -> None:
-    frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-    frame.pts = pts
-    frame.time_base = vout.codec_context.time_base
-    for packet in vout.encode(frame):
-        out.mux(packet)
-
-
-def _resample(pics: Iterator[_Picture], rate: Fraction, source: _Source, interp) -> Iterator[tuple[np.ndarray, int]]:
-    """Output frames on the grid ``k / rate``: ``(image, 1 if synthesized else 0)``."""
-    k = 0
-    prev: Optional[_Picture] = None
-    eps = 1e-6
-    for pic in pics:
-        ks = []
-        while Fraction(k) / rate < pic.time:
-            ks.append(k)
-            k += 1
-        if ks:
-            if prev is None or pic.cut_before:
-                for _ in ks:
-                    yield (prev or pic).image, 0
-            else:
-                span = pic.time - prev.time
-                ts = [float((Fraction(kk) / rate - prev.time) / span) for kk in ks]
-                inner = sorted({t for t in ts if eps < t < 1 - eps})
-                made = dict(zip(inner, interp.many(prev.image, pic.image, inner))) if inner else {}
-                for t in ts:
-                    if t in made:
-                        yield made[t], 1
-                    else:
-                        yield (prev.image if t <= eps else pic.image), 0
-        prev = pic
-    if prev is None:
-        return
-    while source.end is not None and Fraction(k) / rate < source.end:
-        yield prev.image, 0
-        k += 1
+def _ending(pics: Iterator[Picture], dec: Decoder, source: _Source) -> Iterator[Picture]:
+    """The pictures; once the decoder is exhausted, ``source.end`` is set (the grid then holds the last one)."""
+    yield from pics
+    source.end = dec.end

@@ -1,11 +1,19 @@
 """Films: decode → repair → colorize → stabilise → interpolate → encode, streamed, resumable.
 
-The film is processed in chunks of ``chunk_seconds`` of input. Each finished chunk is an H.264 MP4 in a work
-folder beside the output (``<dst>.parts/``) plus a small ``.npz`` with what the next chunk needs (the last
-processed frame for interpolation across the boundary, the stabiliser's state, frame counters). A run that is
-killed continues from the last finished chunk; encoding is deterministic, so the result is byte-identical to an
-uninterrupted run. The output appears only when complete: the chunks' packets are remuxed (no re-encode) with the
-source's audio packets into a temporary file that is then renamed to ``dst``.
+The film goes through the video engine (:mod:`restoration_lib.video`) in two passes:
+
+1. **Analyse** (cheap: 160-px thumbnails): the engine's timeline finds the scene cuts and, when the frame rate
+   changes, the held (repeated) frames, which it groups into pictures re-timed to their capture times, exactly
+   as ``interpolate_video`` does. The output frames are the grid ``k / fps_out`` over those pictures.
+2. **Restore** the film chunk by chunk (``chunk_seconds`` of input each): every distinct picture is repaired and
+   colorized once, its colours stabilised, the output frames copied or interpolated between pictures of the same
+   shot, and encoded into an H.264 chunk in a work folder beside the output (``<dst>.parts/``).
+
+A chunk depends only on the film, the settings and its frame range: :func:`restore_segment` makes it from
+``context`` pictures before it (to start the colour stabiliser), so chunks can be made in any order, by other
+processes or machines, and a run that is killed continues from the finished chunks. Encoding is deterministic, so
+the result is byte-identical to an uninterrupted run. The output appears only when complete: the chunks' packets
+are remuxed (no re-encode) with the source's audio and subtitle packets into a temporary file renamed to ``dst``.
 """
 from __future__ import annotations
 
@@ -16,11 +24,11 @@ import os
 import socket
 import time
 import warnings
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 import numpy as np
 
@@ -28,6 +36,8 @@ from .. import __version__
 from ..device import pick_device, resolve_dtype
 from ..errors import ImageWriteError, VideoError
 from ..io import atomic_path
+from ..video.io import ChunkWriter, Decoder, EncoderSettings, as_fraction, concat_chunks, output_format, probe
+from ..video.timeline import DEFAULT_REPEAT_THRESHOLD, DEFAULT_SCENE_THRESHOLD, Slot, Timeline, analyse
 from .options import (
     FILM_COLORIZE,
     InterpolateOptions,
@@ -37,14 +47,20 @@ from .options import (
     build_repair,
     describe,
 )
-from .stabilize import ChromaStabilizer, StabilizerState, is_scene_cut
-from .video import ChunkWriter, EncoderSettings, VideoInfo, _format_for, as_fraction, concat_chunks, probe, read_frames
+from .stabilize import ChromaStabilizer
 
-__all__ = ["restore_film", "FilmReport", "work_dir_for"]
+__all__ = ["restore_film", "restore_segment", "plan_film", "join_segments", "FilmPlan", "FilmReport", "Segment",
+           "work_dir_for"]
 
 PathLike = Union[str, os.PathLike]
 
-_STAGES = ("decode", "repair", "colorize", "stabilize", "interpolate", "encode", "mux")
+_STAGES = ("analyse", "decode", "repair", "colorize", "stabilize", "interpolate", "encode", "mux")
+# Where a held picture goes on the film's timeline (see video.timeline.retime). "fit" (interpolate_video's even
+# cadence) would move a picture shown twice to the middle of its run; "first" keeps every picture at its first
+# occurrence, which test_pipeline_film.py's end-to-end test requires (even output frames are input frames).
+# Both leave no still frame between pictures.
+RETIME_ANCHOR = "first"
+DEFAULT_CONTEXT = 10  # pictures before a chunk that start its colour stabiliser (0.85**10 ≈ 0.2 of the history)
 
 
 @dataclass
@@ -59,8 +75,13 @@ class FilmReport:
         chunks: number of chunks; ``resumed_chunks`` of them were found finished from an earlier run.
         scene_cuts: input frame indices that start a new shot (stabilisation reset, no interpolation across).
         audio_streams: audio streams copied.
-        seconds: wall time per stage in this run (decode, repair, colorize, stabilize, interpolate, encode, mux).
+        seconds: wall time per stage in this run (analyse, decode, repair, colorize, stabilize, interpolate,
+            encode, mux).
         frames_this_run: input frames processed in this run (the rest came from finished chunks).
+        held_frames: input frames that repeat the previous picture (re-timed when interpolating).
+        frames_expected: frames the input declares (None when it does not say).
+        truncated: fewer frames than declared could be read (the input looks cut short).
+        warnings: what went wrong without stopping the run (e.g. a truncated input).
     """
 
     output: Path
@@ -74,6 +95,10 @@ class FilmReport:
     audio_streams: int
     seconds: dict[str, float] = field(default_factory=dict)
     frames_this_run: int = 0
+    held_frames: list[int] = field(default_factory=list)
+    frames_expected: Optional[int] = None
+    truncated: bool = False
+    warnings: list[str] = field(default_factory=list)
 
     def stage_fps(self) -> dict[str, float]:
         """Input frames per second of each stage in this run (inf for a stage that took no time)."""
@@ -220,42 +245,331 @@ class _WorkDir:
             pass  # something else was put there: leave it
 
 
-# ------------------------------------------------------------------------------------------------ the run
+# ------------------------------------------------------------------------------------------------ the plan
 
 
-class _Peekable:
-    """An iterator that can tell whether another item follows (decoding it ahead), timing the decoder."""
+@dataclass
+class FilmPlan:
+    """Everything needed to restore any chunk of a film, on its own (picklable, for remote workers).
 
-    def __init__(self, it: Iterator[np.ndarray], timing: dict):
-        self._it = it
-        self._buf: list[np.ndarray] = []
-        self._timing = timing
+    Attributes:
+        src: the input film.
+        timeline: its analysed :class:`~restoration_lib.video.timeline.Timeline` (cuts, pictures, their times).
+        repair, colorize, interpolate: the built stages (None: skipped); see :mod:`.options`.
+        stabilize: a :class:`ChromaStabilizer` whose settings each chunk copies (None: no stabilisation).
+        fps_out: output frame rate.
+        chunk_frames: input frames per chunk (the last chunk may be shorter).
+        encoder: resolved H.264 settings (the same everywhere, so chunks join without re-encoding).
+        context: pictures before a chunk run through the stabiliser to start it (not written).
+        at_cut: which picture an output frame between two shots copies (see
+            :func:`~restoration_lib.video.timeline.grid`); films take the nearer one.
+    """
 
-    def _fill(self) -> None:
-        if not self._buf:
-            t = time.perf_counter()
-            try:
-                self._buf.append(next(self._it))
-            except StopIteration:
-                pass
-            self._timing["decode"] += time.perf_counter() - t
+    src: Path
+    timeline: Timeline
+    repair: Any
+    colorize: Any
+    interpolate: Any
+    stabilize: Optional[ChromaStabilizer]
+    fps_out: Fraction
+    chunk_frames: int
+    encoder: EncoderSettings
+    context: int = DEFAULT_CONTEXT
+    at_cut: str = "nearest"
 
-    def has_next(self) -> bool:
-        self._fill()
-        return bool(self._buf)
+    @property
+    def fps_in(self) -> Fraction:
+        return self.timeline.rate
 
-    def next(self) -> Optional[np.ndarray]:
-        self._fill()
-        return self._buf.pop() if self._buf else None
+    def chunks(self) -> list[tuple[int, int]]:
+        """The input frame ranges ``[start, stop)`` of the chunks, in order."""
+        n, f = self.timeline.frames, self.chunk_frames
+        return [(s, min(s + f, n)) for s in range(0, n, f)]
+
+    def output_range(self, start: int, stop: int) -> tuple[int, int]:
+        """The output frames ``[k0, k1)`` made from input frames ``[start, stop)``: those whose time falls from
+        frame ``start``'s time to frame ``stop``'s (the last chunk also holds the film's end)."""
+        return self.timeline.first_slot(start, self.fps_out), self.timeline.first_slot(stop, self.fps_out)
+
+
+def plan_film(src: PathLike, *, repair: Any = None, colorize: Any = None, interpolate: Any = None,
+              stabilize: Optional[ChromaStabilizer] = None, fps_out: Optional[Fraction] = None,
+              chunk_seconds: float = 10.0, limit: Optional[int] = None, encoder: Optional[EncoderSettings] = None,
+              context: int = DEFAULT_CONTEXT, progress: bool = False, timing: Optional[dict] = None) -> FilmPlan:
+    """Analyse ``src`` (the cheap first pass) and return the :class:`FilmPlan` of its restoration.
+
+    Held frames are grouped and re-timed only when the frame rate changes (``interpolate`` given); otherwise
+    every input frame is its own picture. Stages are used as given (build them with :mod:`.options`).
+
+    Raises:
+        VideoError: no such file, unreadable, or no decodable frame (nothing is written).
+    """
+    from tqdm.auto import tqdm
+
+    src = Path(src)
+    t0 = time.perf_counter()
+    with Decoder(src, max_frames=limit) as dec:
+        fps_in = dec.rate
+        with tqdm(total=limit or dec.expected, unit="frame", desc=f"analyse {src.name}", disable=not progress,
+                  dynamic_ncols=True) as bar:
+            timeline = analyse(_counted(dec, bar), rate=fps_in, scene_threshold=DEFAULT_SCENE_THRESHOLD,
+                               repeat_threshold=DEFAULT_REPEAT_THRESHOLD if interpolate is not None else None,
+                               anchor=RETIME_ANCHOR)
+    timeline.start, timeline.expected, timeline.truncated = dec.start, dec.expected, dec.truncated
+    if timing is not None:
+        timing["analyse"] += time.perf_counter() - t0
+    if fps_out is None:
+        fps_out = fps_in
+    return FilmPlan(src=src, timeline=timeline, repair=repair, colorize=colorize, interpolate=interpolate,
+                    stabilize=stabilize, fps_out=fps_out, chunk_frames=max(1, round(chunk_seconds * fps_in)),
+                    encoder=(encoder or EncoderSettings()).resolved(), context=context)
+
+
+def _counted(frames, bar):
+    for f in frames:
+        bar.update(1)
+        yield f.rgb, f.time
+
+
+# ------------------------------------------------------------------------------------------------ segments
+
+
+class _Timer:
+    """Adds the wall time of ``with timer("stage"):`` blocks to ``seconds[stage]``."""
+
+    def __init__(self, seconds: dict):
+        self.seconds = seconds
+        self._stage = ""
+
+    def __call__(self, stage: str) -> "_Timer":
+        self._stage = stage
+        return self
+
+    def __enter__(self) -> None:
+        self._t = time.perf_counter()
+
+    def __exit__(self, *exc) -> None:
+        self.seconds[self._stage] += time.perf_counter() - self._t
+
+
+class PictureSource:
+    """The film's pictures decoded, repaired and colorized (the per-picture stages, which keep no state), in
+    order, keeping the last few so the next chunk's context is not made twice.
+
+    Args:
+        plan: the film plan.
+        seconds: per-stage wall time, added to.
+        keep: pictures kept (at least the plan's context and the pair a chunk boundary cuts).
+    """
+
+    def __init__(self, plan: FilmPlan, seconds: Optional[dict] = None, keep: Optional[int] = None):
+        self.plan = plan
+        self.timer = _Timer(seconds if seconds is not None else defaultdict(float))
+        self.keep = keep if keep is not None else plan.context + 4
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._decoder: Optional[Decoder] = None
+        self._frames: Optional[Iterator] = None
+        self._last = -1  # source index of the last decoded frame
+        self.size: Optional[tuple[int, int]] = None
+
+    def __call__(self, index: int) -> np.ndarray:
+        """The processed picture whose first occurrence is source frame ``index`` (H,W,3 uint8 RGB)."""
+        if index in self._cache:
+            return self._cache[index]
+        rgb = self._decode(index)
+        x = rgb
+        if self.plan.repair is not None:
+            with self.timer("repair"):
+                x = self.plan.repair(x)[0]
+        if self.plan.colorize is not None:
+            with self.timer("colorize"):
+                x = self.plan.colorize(x)
+        x = np.ascontiguousarray(np.asarray(x)[..., :3], dtype=np.uint8)
+        if self.size is None:
+            self.size = (x.shape[1], x.shape[0])
+        elif (x.shape[1], x.shape[0]) != self.size:
+            raise VideoError(f"frame {index}: the stages produced {x.shape[1]}×{x.shape[0]} after "
+                             f"{self.size[0]}×{self.size[1]}; every frame must come out the same size")
+        self._cache[index] = x
+        while len(self._cache) > self.keep:
+            self._cache.popitem(last=False)
+        return x
+
+    def _decode(self, index: int) -> np.ndarray:
+        with self.timer("decode"):
+            if self._frames is None or index <= self._last:
+                self.close()
+                self._decoder = Decoder(self.plan.src, max_frames=self.plan.timeline.frames, warn=False)
+                self._frames = iter(self._decoder)
+                self._last = -1
+            for f in self._frames:
+                self._last = f.index
+                if f.index == index:
+                    return f.rgb
+        raise VideoError(f"{self.plan.src}: frame {index} could not be decoded again (the file changed?)")
 
     def close(self) -> None:
-        close = getattr(self._it, "close", None)
-        if close is not None:
-            close()
+        if self._decoder is not None:
+            self._decoder.close()
+        self._decoder = self._frames = None
 
 
-def _floor(x: Fraction) -> int:
-    return x.numerator // x.denominator
+@dataclass
+class Segment:
+    """A restored chunk: its file, input frames ``[start, stop)``, output frames ``[k0, k1)`` and cuts."""
+
+    path: Path
+    start: int
+    stop: int
+    k0: int
+    k1: int
+    cuts: list[int]
+
+    @property
+    def frames_out(self) -> int:
+        return self.k1 - self.k0
+
+
+def restore_segment(plan: FilmPlan, start: int, stop: int, dst: PathLike, *, source: Optional[PictureSource] = None,
+                    seconds: Optional[dict] = None, progress=None,
+                    before_close: Optional[Callable[[Segment], None]] = None) -> Segment:
+    """Restore input frames ``[start, stop)`` of a film into the H.264 chunk ``dst`` (written atomically).
+
+    This is the unit of work of every engine: it needs only the plan (a remote worker can call it on its own
+    copy) and gives the same bytes wherever and in whatever order it runs, so chunks made apart and joined with
+    :func:`join_segments` equal one run of :func:`restore_film` with the same ``chunk_frames``. The pictures
+    the chunk shows are made in order, starting ``plan.context`` pictures earlier (or at the shot's first
+    picture) to start the colour stabiliser; those context pictures are not written.
+
+    Args:
+        plan: from :func:`plan_film` (or the one :func:`restore_film` makes).
+        start, stop: input frame range, on the plan's chunk boundaries (see :meth:`FilmPlan.chunks`).
+        dst: the chunk file (``.mp4``).
+        source: the pictures (a :class:`PictureSource`); a new one when None. Passing the previous chunk's
+            source saves re-making its last pictures.
+        seconds: per-stage wall time, added to.
+        progress: an object with ``update(n)`` told of each output frame.
+        before_close: called with the :class:`Segment` once every frame is encoded, before the chunk file is
+            moved into place (the local engine records the chunk's state there, so a chunk file never exists
+            without it).
+
+    Returns:
+        A :class:`Segment`.
+    """
+    seconds = seconds if seconds is not None else defaultdict(float)
+    timer = _Timer(seconds)
+    own = source is None
+    source = source if source is not None else PictureSource(plan, seconds)
+    tl = plan.timeline
+    k0, k1 = plan.output_range(start, stop)
+    slots = tl.slots(plan.fps_out, k0, k1, plan.at_cut)
+    shown = _Shown(plan, source, slots, timer)
+    writer: Optional[ChunkWriter] = None
+    try:
+        for a, b, group in _pairs(slots):
+            if b is None or plan.interpolate is None:
+                frames = [shown(a)] * len(group)
+            else:
+                ia, ib = shown(a), shown(b)
+                with timer("interpolate"):
+                    frames = plan.interpolate.many(ia, ib, [s.t for s in group])
+            shown.forget_before(a)
+            if writer is None:
+                h, w = frames[0].shape[:2]
+                writer = ChunkWriter(dst, w, h, plan.fps_out, plan.encoder)
+            with timer("encode"):
+                for f in frames:
+                    writer.write(f)
+            if progress is not None:
+                progress.update(len(frames))
+        if writer is None:  # no output frame falls in this range (a lower output rate): an empty chunk
+            w, h = source.size or _size_of(plan)
+            writer = ChunkWriter(dst, w, h, plan.fps_out, plan.encoder)
+        segment = Segment(Path(dst), start, stop, k0, k1, [c for c in tl.cuts if start <= c < stop])
+        if before_close is not None:
+            before_close(segment)
+        with timer("encode"):
+            writer.close()
+        writer = None
+    finally:
+        if writer is not None:
+            writer.abort()
+        if own:
+            source.close()
+    return segment
+
+
+def _size_of(plan: FilmPlan) -> tuple[int, int]:
+    """Output frame size when no picture was made (the stages keep the size, as checked)."""
+    info = probe(plan.src)
+    return info.width, info.height
+
+
+def _pairs(slots: list[Slot]) -> Iterator[tuple[Any, Any, list[Slot]]]:
+    """Consecutive slots grouped by the pair of pictures they come from (one interpolator call per pair)."""
+    group: list[Slot] = []
+    for s in slots:
+        if group and (s.a is not group[0].a or s.b is not group[0].b or s.b is None):
+            yield group[0].a, group[0].b, group
+            group = []
+        group.append(s)
+    if group:
+        yield group[0].a, group[0].b, group
+
+
+class _Shown:
+    """The stabilised pictures of one segment, made in order on demand, starting with the context pictures."""
+
+    def __init__(self, plan: FilmPlan, source: PictureSource, slots: list[Slot], timer: _Timer):
+        self.plan, self.source, self.timer = plan, source, timer
+        pics = plan.timeline.pictures
+        first = plan.timeline.position(slots[0].a) if slots else 0
+        self.next = first
+        self.stab = None
+        if plan.stabilize is not None:
+            self.stab = _fresh_stabilizer(plan.stabilize)
+            while self.next > 0 and first - self.next < plan.context and not pics[self.next].cut_before:
+                self.next -= 1
+        self.images: dict[int, np.ndarray] = {}
+
+    def __call__(self, pic) -> np.ndarray:
+        pos = self.plan.timeline.position(pic)
+        pics = self.plan.timeline.pictures
+        while self.next <= pos:
+            p = pics[self.next]
+            x = self.source(p.index)
+            if self.stab is not None:
+                with self.timer("stabilize"):
+                    if p.cut_before:
+                        self.stab.reset()
+                    x = self.stab(x)
+            self.images[self.next] = x
+            self.next += 1
+        return self.images[pos]
+
+    def forget_before(self, pic) -> None:
+        pos = self.plan.timeline.position(pic)
+        for k in [k for k in self.images if k < pos]:
+            del self.images[k]
+
+
+def _fresh_stabilizer(stab: ChromaStabilizer) -> ChromaStabilizer:
+    return ChromaStabilizer(stab.strength, cut_threshold=stab.cut_threshold, flow_max_side=stab.flow_max_side,
+                            photometric_sigma=stab.photometric_sigma)
+
+
+def join_segments(plan: FilmPlan, segments: list[Segment], dst: PathLike, *, keep_audio: bool = True) -> Path:
+    """Join restored chunks (in film order, covering it) into ``dst`` without re-encoding, with the source's
+    audio and subtitle streams cut at the film's end."""
+    segments = sorted(segments, key=lambda s: s.start)
+    covered = [(s.start, s.stop) for s in segments]
+    if covered != plan.chunks():
+        raise VideoError(f"the segments {covered} do not cover the film's chunks {plan.chunks()}")
+    info = probe(plan.src)
+    keep = keep_audio and (info.audio_streams or info.subtitle_streams)
+    return concat_chunks([s.path for s in segments], dst, fps=plan.fps_out,
+                         frame_counts=[s.frames_out for s in segments], audio_src=plan.src if keep else None,
+                         audio_offset=info.start_time, audio_end=float(plan.timeline.end))
 
 
 def _make_stabilizer(stabilize: Any) -> Optional[ChromaStabilizer]:
@@ -264,12 +578,7 @@ def _make_stabilizer(stabilize: Any) -> Optional[ChromaStabilizer]:
     if stabilize is True:
         return ChromaStabilizer()
     if isinstance(stabilize, ChromaStabilizer):
-        return ChromaStabilizer(
-            stabilize.strength,
-            cut_threshold=stabilize.cut_threshold,
-            flow_max_side=stabilize.flow_max_side,
-            photometric_sigma=stabilize.photometric_sigma,
-        )
+        return _fresh_stabilizer(stabilize)
     if isinstance(stabilize, (int, float)):
         return ChromaStabilizer(float(stabilize))
     raise TypeError(
@@ -298,45 +607,60 @@ def restore_film(
     engine: str = "local",
     address: Optional[str] = None,
 ) -> FilmReport:
-    """Restore a film in one streaming pass: repair → colorize → stabilise colours → interpolate → encode.
+    """Restore a film: repair → colorize → stabilise colours → interpolate → encode.
 
     Memory stays flat whatever the length (frames stream through; one chunk's encoder is open at a time). A run
     that is interrupted (killed, power loss, Ctrl-C) and started again with the same arguments continues from
     the last finished chunk and writes the same file, byte for byte, as an uninterrupted run.
 
+    Held frames (a 16–18 fps film padded to 24/25 fps) and scene cuts are found by the video engine's timeline,
+    the same rules as :func:`~restoration_lib.interpolate.interpolate_video`: when interpolating, a held picture
+    is shown once at its re-timed capture time, so the output moves evenly instead of stopping every few frames.
+
     Args:
-        src: input video (anything FFmpeg reads).
-        dst: output ``.mp4``, ``.mov`` or ``.mkv`` (H.264; the source's audio is copied unchanged, in sync).
+        src: input video (anything FFmpeg reads; variable frame rates follow the timestamps).
+        dst: output ``.mp4``, ``.mov`` or ``.mkv`` (H.264; the source's audio and subtitles are copied, in sync).
         repair: repair stage: ``RepairOptions``/dict/True/False or a ``Restorer``; see
             :mod:`restoration_lib.pipeline.options`.
         colorize: colorize stage (default DeOldify ``video`` at render factor 21), or False.
         interpolate: interpolation stage (default RIFE 4.0 ×2), or False. Frames across a scene cut are not
-            morphed (the nearer original frame is repeated).
+            morphed (the nearer picture is repeated).
         stabilize: temporal chroma stabilisation of the colorized frames (True, False, a strength in [0, 1) or a
             :class:`~restoration_lib.pipeline.stabilize.ChromaStabilizer` whose settings are used).
-        chunk_seconds: input seconds per chunk (the unit of resumption).
+        chunk_seconds: input seconds per chunk (the unit of resumption and of distribution).
         duration: process only the first ``duration`` seconds.
-        keep_audio: copy the source's audio streams.
+        keep_audio: copy the source's audio (and subtitle) streams.
         encoder: H.264 settings (quality ``crf``, ``preset``); see
-            :class:`~restoration_lib.pipeline.video.EncoderSettings`.
+            :class:`~restoration_lib.video.io.EncoderSettings`.
         device: ``None`` picks CUDA → MPS → CPU.
         precision: ``"exact"`` (fp32) or ``"fast"``.
         weights_dir: folder of the checkpoints.
         overwrite: replace an existing ``dst`` (otherwise refused).
         keep_parts: keep the work folder after success.
-        progress: show a progress bar with ETA.
-        engine: ``"local"`` (this process) or ``"ray"`` (chunks restored in parallel on a Ray cluster, the same
-            bytes; see :func:`restoration_lib.distributed.restore_film_ray` for workers and resources).
+        progress: show progress bars with ETA.
+        engine: ``"local"`` (this process, chunk after chunk) or ``"ray"`` (chunks made in parallel by
+            :func:`restore_segment` on a Ray cluster, the same bytes; see
+            :func:`restoration_lib.distributed.restore_film_ray` for workers and resources).
         address: with ``engine="ray"``: ``None`` starts a local Ray runtime, ``"host:port"`` joins a cluster.
 
     Returns:
         A :class:`FilmReport`.
 
     Raises:
-        VideoError: unreadable input, no frames, unsupported output extension.
+        VideoError: unreadable input, no frames, unsupported output extension (nothing is left behind).
         ImageWriteError: ``dst`` exists (and not ``overwrite``) or is the input.
         MissingWeightsError: a stage's checkpoint is missing (raised before any work).
     """
+    src, dst = Path(src), Path(dst)
+    output_format(dst)
+    if src.exists() and dst.exists() and os.path.samefile(src, dst) or src.resolve() == dst.resolve():
+        raise ImageWriteError(f"{dst}: refusing to overwrite the input film; choose another output path")
+    if dst.exists() and not overwrite:
+        raise ImageWriteError(f"{dst} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    if not chunk_seconds > 0:
+        raise ValueError(f"chunk_seconds must be positive; got {chunk_seconds}")
+    if duration is not None and not duration > 0:
+        raise ValueError(f"duration must be positive; got {duration}")
     if engine != "local":
         from ..distributed import restore_film_ray, unknown_engine
 
@@ -347,16 +671,6 @@ def restore_film(
                                 keep_audio=keep_audio, encoder=encoder, device=device, precision=precision,
                                 weights_dir=weights_dir, overwrite=overwrite, keep_parts=keep_parts,
                                 progress=progress, address=address)
-    src, dst = Path(src), Path(dst)
-    _format_for(dst)
-    if src.exists() and dst.exists() and os.path.samefile(src, dst) or src.resolve() == dst.resolve():
-        raise ImageWriteError(f"{dst}: refusing to overwrite the input film; choose another output path")
-    if dst.exists() and not overwrite:
-        raise ImageWriteError(f"{dst} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
-    if not chunk_seconds > 0:
-        raise ValueError(f"chunk_seconds must be positive; got {chunk_seconds}")
-    if duration is not None and not duration > 0:
-        raise ValueError(f"duration must be positive; got {duration}")
     info = probe(src)
     dev = pick_device(device)
     resolve_dtype(precision, dev)
@@ -371,194 +685,108 @@ def restore_film(
         fps_out = as_fraction(itp.options.fps)
     else:
         fps_out = fps_in * (itp.options.factor if itp is not None else 1)
-    ratio = fps_out / fps_in
     limit = None if duration is None else max(1, round(duration * fps_in))
-    chunk_frames = max(1, round(chunk_seconds * fps_in))
-    settings = (encoder or EncoderSettings()).resolved()
-
+    seconds: dict[str, float] = defaultdict(float)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        plan = plan_film(src, repair=rep, colorize=col, interpolate=itp, stabilize=stab, fps_out=fps_out,
+                         chunk_seconds=chunk_seconds, limit=limit, encoder=encoder, progress=progress,
+                         timing=seconds)
+    for w in caught:  # shown once, and kept in the report
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     manifest = {
-        "format": 1,
+        "format": 2,
         "library": __version__,
         "input": {"name": src.name, **_fingerprint(src)},
         "stages": {"repair": describe(rep), "colorize": describe(col), "interpolate": describe(itp),
                    "stabilize": None if stab is None else {
                        "strength": stab.strength, "cut_threshold": stab.cut_threshold,
                        "flow_max_side": stab.flow_max_side, "photometric_sigma": stab.photometric_sigma}},
+        "timeline": {"scene_threshold": DEFAULT_SCENE_THRESHOLD, "held_frames": itp is not None, "anchor": RETIME_ANCHOR,
+                     "at_cut": plan.at_cut, "context": plan.context},
         "device": dev.type,
         "precision": precision,
-        "chunk_frames": chunk_frames,
+        "chunk_frames": plan.chunk_frames,
         "limit": limit,
         "fps_out": str(fps_out),
-        "encoder": settings.as_dict(),
+        "encoder": plan.encoder.as_dict(),
     }
     work = _WorkDir(dst, manifest)
     work.open()
-    timing: dict[str, float] = defaultdict(float)
     try:
-        return _run(src, dst, info, work, rep, col, itp, stab, ratio, fps_in, fps_out, limit, chunk_frames,
-                    settings, keep_audio, keep_parts, progress, timing)
+        state = _FilmRun(plan, work, seconds)
+        state.run(progress)
     finally:
         work.release()
-
-
-def _run(src: Path, dst: Path, info: VideoInfo, work: _WorkDir, rep, col, itp, stab, ratio: Fraction,
-         fps_in: Fraction, fps_out: Fraction, limit: Optional[int], chunk_frames: int, settings: EncoderSettings,
-         keep_audio: bool, keep_parts: bool, progress: bool, timing: dict) -> FilmReport:
-    from tqdm.auto import tqdm
-
-    done = work.finished_chunks()
-    k = done
-    next_in = next_out = 0
-    prev: Optional[np.ndarray] = None
-    final = False
-    size: Optional[tuple[int, int]] = None
-    if done:
-        st = work.load_state(done - 1)
-        next_in, next_out = int(st["frames_in"]), int(st["frames_out"])
-        prev = st["last_frame"]
-        size = (prev.shape[1], prev.shape[0])
-        final = bool(st["final"])
-        if stab is not None:
-            stab.state = StabilizerState.from_arrays(st)
-    total = info.estimated_frames()
-    if limit is not None:
-        total = min(total, limit) if total else limit
-    frames_before = next_in
-    reader = _Peekable(read_frames(src, start=next_in, stop=limit), timing)
-    bar = tqdm(total=total, initial=next_in, unit="frame", desc=f"film {src.name}", disable=not progress,
-               dynamic_ncols=True)
-    try:
-        if not final and not reader.has_next():
-            after = f" after frame {next_in}" if next_in else ""
-            raise VideoError(f"{src}: no video frames could be decoded{after}")
-        while not final:
-            writer: Optional[ChunkWriter] = None
-            cuts: list[int] = []
-            first_out = next_out
-            try:
-                for _ in range(chunk_frames):
-                    frame = reader.next()
-                    if frame is None:
-                        break
-                    x = frame
-                    if rep is not None:
-                        t = time.perf_counter()
-                        x = rep(x)[0]
-                        timing["repair"] += time.perf_counter() - t
-                    if col is not None:
-                        t = time.perf_counter()
-                        x = col(x)
-                        timing["colorize"] += time.perf_counter() - t
-                    cut = False
-                    if stab is not None:
-                        t = time.perf_counter()
-                        x = stab(x)
-                        cut = stab.last_cut and next_in > 0
-                        timing["stabilize"] += time.perf_counter() - t
-                    elif itp is not None and prev is not None:
-                        t = time.perf_counter()
-                        cut = is_scene_cut(prev, x)
-                        timing["interpolate"] += time.perf_counter() - t
-                    if cut:
-                        cuts.append(next_in)
-                    if size is None:
-                        size = (x.shape[1], x.shape[0])
-                    if (x.shape[1], x.shape[0]) != size:
-                        raise VideoError(f"frame {next_in}: the stages produced {x.shape[1]}×{x.shape[0]} after "
-                                         f"{size[0]}×{size[1]}; every frame must come out the same size")
-                    if writer is None:
-                        writer = ChunkWriter(work.video(k), size[0], size[1], fps_out, settings)
-                    i = next_in
-                    j_hi = 0 if i == 0 else _floor(i * ratio)
-                    j_lo = 0 if i == 0 else _floor((i - 1) * ratio) + 1
-                    if j_lo != next_out:
-                        raise AssertionError(f"output frame numbering broke at input {i}: {j_lo} != {next_out}")
-                    outs: list[Optional[np.ndarray]] = []
-                    between: list[tuple[int, float]] = []
-                    for j in range(j_lo, j_hi + 1):
-                        pos = Fraction(j) / ratio - (i - 1)
-                        if i == 0 or pos == 1:
-                            outs.append(x)
-                        elif cut:
-                            outs.append(prev if pos < Fraction(1, 2) else x)
-                        else:
-                            between.append((len(outs), float(pos)))
-                            outs.append(None)
-                    if between:
-                        t = time.perf_counter()
-                        made = itp.many(prev, x, [ts for _, ts in between])
-                        for (slot, _), frame_t in zip(between, made):
-                            outs[slot] = frame_t
-                        timing["interpolate"] += time.perf_counter() - t
-                    t = time.perf_counter()
-                    for out in outs:
-                        writer.write(out)
-                    timing["encode"] += time.perf_counter() - t
-                    next_out = j_hi + 1
-                    prev = x
-                    next_in += 1
-                    bar.update(1)
-                final = not reader.has_next()
-                if final:
-                    # hold the last frame so the video lasts as long as the input (and its audio)
-                    end = -(-(next_in * ratio.numerator) // ratio.denominator)
-                    t = time.perf_counter()
-                    for _ in range(next_out, end):
-                        writer.write(prev)
-                    timing["encode"] += time.perf_counter() - t
-                    next_out = max(next_out, end)
-                arrays = {
-                    "frames_in": np.int64(next_in),
-                    "frames_out": np.int64(next_out),
-                    "chunk_out": np.int64(next_out - first_out),
-                    "final": np.bool_(final),
-                    "last_frame": prev,
-                    "cuts": np.asarray(cuts, np.int64),
-                }
-                if stab is not None and stab.state is not None:
-                    arrays.update(stab.state.to_arrays())
-                work.save_state(k, arrays)
-                t = time.perf_counter()
-                writer.close()
-                timing["encode"] += time.perf_counter() - t
-                writer = None
-            finally:
-                if writer is not None:
-                    writer.abort()
-            k += 1
-    finally:
-        bar.close()
-        reader.close()
-
-    counts, cuts_all = [], []
-    for c in range(k):
-        st = work.load_state(c)
-        counts.append(int(st["chunk_out"]))
-        cuts_all += [int(v) for v in st["cuts"]]
-    audio = info.audio_streams if keep_audio else 0
     t = time.perf_counter()
-    concat_chunks(
-        [work.video(c) for c in range(k)],
-        dst,
-        fps=fps_out,
-        frame_counts=counts,
-        audio_src=src if audio else None,
-        audio_offset=info.start_time,
-        audio_end=float(Fraction(next_in) / fps_in),
-    )
-    timing["mux"] += time.perf_counter() - t
+    join_segments(plan, state.segments, dst, keep_audio=keep_audio)
+    seconds["mux"] += time.perf_counter() - t
     if not keep_parts:
         work.remove()
+    tl = plan.timeline
     return FilmReport(
         output=dst,
-        frames_in=next_in,
-        frames_out=next_out,
+        frames_in=tl.frames,
+        frames_out=sum(s.frames_out for s in state.segments),
         fps_in=fps_in,
         fps_out=fps_out,
-        chunks=k,
-        resumed_chunks=done,
-        scene_cuts=cuts_all,
-        audio_streams=audio,
-        seconds={s: timing.get(s, 0.0) for s in _STAGES},
-        frames_this_run=next_in - frames_before,
+        chunks=len(state.segments),
+        resumed_chunks=state.resumed,
+        scene_cuts=list(tl.cuts),
+        audio_streams=info.audio_streams if keep_audio else 0,
+        seconds={s: seconds.get(s, 0.0) for s in _STAGES},
+        frames_this_run=state.frames_this_run,
+        held_frames=list(tl.repeats),
+        frames_expected=tl.expected,
+        truncated=tl.truncated,
+        warnings=[str(w.message) for w in caught],
     )
+
+
+class _FilmRun:
+    """The local engine's state: the plan, the work folder, the chunks made so far and the shared pictures."""
+
+    def __init__(self, plan: FilmPlan, work: "_WorkDir", seconds: dict):
+        self.plan, self.work, self.seconds = plan, work, seconds
+        self.segments: list[Segment] = []
+        self.resumed = 0
+        self.frames_this_run = 0
+
+    def run(self, progress: bool) -> None:
+        """Make every chunk that is not finished yet (after the finished ones), in order."""
+        from tqdm.auto import tqdm
+
+        plan, work = self.plan, self.work
+        chunks = plan.chunks()
+        done = min(work.finished_chunks(), len(chunks))
+        for k in range(done):
+            self.segments.append(self._finished(k, *chunks[k]))
+        self.resumed = done
+        total = plan.timeline.frames_out(plan.fps_out)
+        initial = self.segments[-1].k1 if self.segments else 0
+        source = PictureSource(plan, self.seconds)
+        bar = tqdm(total=total, initial=initial, unit="frame", desc=f"film {plan.src.name}", disable=not progress,
+                   dynamic_ncols=True)
+        try:
+            for k in range(done, len(chunks)):
+                start, stop = chunks[k]
+                final = k == len(chunks) - 1
+
+                def save(seg: Segment, k: int = k, final: bool = final) -> None:
+                    work.save_state(k, {"frames_in": np.int64(seg.stop), "frames_out": np.int64(seg.k1),
+                                        "chunk_out": np.int64(seg.frames_out), "final": np.bool_(final),
+                                        "cuts": np.asarray(seg.cuts, np.int64)})
+
+                self.segments.append(restore_segment(plan, start, stop, work.video(k), source=source,
+                                                     seconds=self.seconds, progress=bar, before_close=save))
+                self.frames_this_run += stop - start
+        finally:
+            bar.close()
+            source.close()
+
+    def _finished(self, k: int, start: int, stop: int) -> Segment:
+        st = self.work.load_state(k)
+        k0, k1 = self.plan.output_range(start, stop)
+        if int(st["frames_in"]) != stop or int(st["chunk_out"]) != k1 - k0:
+            raise VideoError(f"{self.work.path}: chunk {k} does not match this film's plan; delete the folder")
+        return Segment(self.work.video(k), start, stop, k0, k1, [int(c) for c in st["cuts"]])
