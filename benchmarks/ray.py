@@ -32,6 +32,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _common import matmul_rate, print_table  # noqa: E402
 
+# this file is named ray.py: take its folder off the path so that ``import ray`` finds Ray itself
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 SHARED = Path(os.environ.get("RESTORATION_SHARED", ROOT.parent / "shared"))
 REPAIR = {"mode": "classical", "faces": False}
 
@@ -56,6 +59,22 @@ def _photos(dst: Path, n: int) -> None:
         write_image(dst / f"{i:03d}.png", img.rgb)
 
 
+def _rows(n: int, local: float, run) -> list[list]:
+    """Table rows: the single-machine rate, then Ray with 1 and 2 workers (cold and warm runs, overhead)."""
+    rows = [["single machine", "-", n / local * 60, "", ""]]
+    for workers in (1, 2):
+        times = []
+        for phase in ("cold", "warm"):
+            t = time.perf_counter()
+            same = run(workers, f"ray{workers}{phase}")
+            times.append(time.perf_counter() - t)
+            if not same:
+                raise AssertionError("the Ray output differs from the single-machine run")
+        rows.append([f"ray, {workers} worker{'s' * (workers > 1)}", f"{n / times[0] * 60:.3g}", n / times[1] * 60,
+                     f"{(times[1] / local - 1) * 100:+.1f} %", "identical"])
+    return rows
+
+
 def bench_photos(ray, n: int, tmp: Path) -> list[list]:
     from restoration_lib.distributed import restore_folder_ray
     from restoration_lib.pipeline import restore_folder
@@ -68,18 +87,12 @@ def bench_photos(ray, n: int, tmp: Path) -> list[list]:
     restore_folder(src, tmp / "local", **kw)
     local = time.perf_counter() - t
     ref = _outputs(tmp / "local")
-    rows = [["single machine", "-", n / local * 60, "", ""]]
-    for workers in (1, 2):
-        times = []
-        for run in ("cold", "warm"):
-            out = tmp / f"ray{workers}{run}"
-            t = time.perf_counter()
-            restore_folder_ray(src, out, workers=workers, **kw)
-            times.append(time.perf_counter() - t)
-            assert _outputs(out) == ref, "Ray outputs differ from the single-machine run"
-        rows.append([f"ray, {workers} worker{'s' * (workers > 1)}", f"{n / times[0] * 60:.3g}", n / times[1] * 60,
-                     f"{(times[1] / local - 1) * 100:+.1f} %", "identical"])
-    return rows
+
+    def run(workers: int, name: str) -> bool:
+        restore_folder_ray(src, tmp / name, workers=workers, **kw)
+        return _outputs(tmp / name) == ref
+
+    return _rows(n, local, run)
 
 
 def bench_film(ray, seconds: float, tmp: Path) -> list[list]:
@@ -94,19 +107,12 @@ def bench_film(ray, seconds: float, tmp: Path) -> list[list]:
     rep = restore_film(src, tmp / "local.mp4", **kw)
     local = time.perf_counter() - t
     ref = _sha(tmp / "local.mp4")
-    n = rep.frames_in
-    rows = [["single machine", "-", n / local * 60, "", ""]]
-    for workers in (1, 2):
-        times = []
-        for run in ("cold", "warm"):
-            out = tmp / f"ray{workers}{run}.mp4"
-            t = time.perf_counter()
-            restore_film_ray(src, out, workers=workers, **kw)
-            times.append(time.perf_counter() - t)
-            assert _sha(out) == ref, "the Ray film differs from the single-machine run"
-        rows.append([f"ray, {workers} worker{'s' * (workers > 1)}", f"{n / times[0] * 60:.3g}", n / times[1] * 60,
-                     f"{(times[1] / local - 1) * 100:+.1f} %", "identical"])
-    return rows
+
+    def run(workers: int, name: str) -> bool:
+        restore_film_ray(src, tmp / f"{name}.mp4", workers=workers, **kw)
+        return _sha(tmp / f"{name}.mp4") == ref
+
+    return _rows(rep.frames_in, local, run)
 
 
 def main() -> None:

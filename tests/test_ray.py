@@ -6,6 +6,7 @@ re-run skips. Stand-in stages (tests/_pipeline_fakes.py, tests/_ray_fakes.py) ne
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -84,6 +85,31 @@ def _start_cluster(Cluster):
     return cluster
 
 
+@contextlib.contextmanager
+def _patient_node_registration(limit: float = 150.0):
+    """Ray gives a starting node a fixed 30 s to register with the cluster (ray._private.node), too little on a
+    loaded CI machine: while the cluster starts, the registration lookup it polls keeps retrying up to ``limit``."""
+    from ray._private import services
+
+    get_node = services.get_node
+
+    def patient(*args, **kwargs):
+        deadline = time.monotonic() + limit
+        while True:
+            try:
+                return get_node(*args, **kwargs)
+            except RuntimeError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    services.get_node = patient
+    try:
+        yield
+    finally:
+        services.get_node = get_node
+
+
 @pytest.fixture(scope="module")
 def cluster():
     """A two-node Ray cluster on this machine (1 CPU each; Ray binds the machine's address, not 127.0.0.1, since
@@ -96,13 +122,14 @@ def cluster():
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(TESTS)] + ([old] if old else []))
     os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
     try:
-        for attempt in range(3):  # Ray gives a raylet 30 s (fixed) to register: a busy machine can miss it
-            try:
-                c = _start_cluster(Cluster)
-                break
-            except Exception:  # noqa: BLE001
-                if attempt == 2:
-                    raise
+        with _patient_node_registration():
+            for attempt in range(2):
+                try:
+                    c = _start_cluster(Cluster)
+                    break
+                except Exception:  # noqa: BLE001 - one more try on a machine too busy for Ray's start-up
+                    if attempt == 1:
+                        raise
         ray.init(address=c.address, log_to_driver=False)
         assert len([n for n in ray.nodes() if n["Alive"]]) == 2
         yield c
