@@ -120,7 +120,9 @@ def cluster():
 
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(TESTS)] + ([old] if old else []))
-    os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
+    # a busy machine: the raylet waits 30 s (default) for its agents' ports, then aborts
+    os.environ.setdefault("RAY_agent_register_timeout_ms", "180000")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         with _patient_node_registration():
             for attempt in range(2):
