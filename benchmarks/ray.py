@@ -128,7 +128,6 @@ def main() -> None:
         return
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + ([os.environ["PYTHONPATH"]]
                                                                if os.environ.get("PYTHONPATH") else []))
-    os.environ.setdefault("RAY_agent_register_timeout_ms", "180000")  # busy machines start Ray's agents slowly
     print(f"fp32 matmul rate of this CPU: {matmul_rate() / 1e9:.1f} GFLOP/s; {os.cpu_count()} cores")
     t = time.perf_counter()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)

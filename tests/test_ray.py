@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -74,10 +75,21 @@ def test_chunk_decoding_from_the_keyframe_gives_the_frames_of_a_decode_from_the_
 # ------------------------------------------------------------------------------------------------ cluster
 
 
+def _ports() -> dict:
+    """Fixed agent ports: with ports left to the agents, a raylet waits only 15 s for them to report theirs."""
+    def free() -> int:
+        with socket.socket() as s:
+            s.bind(("", 0))
+            return s.getsockname()[1]
+
+    return {"metrics_agent_port": free(), "metrics_export_port": free(), "dashboard_agent_listen_port": free(),
+            "runtime_env_agent_port": free()}
+
+
 def _start_cluster(Cluster):
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False, **_ports()})
     try:
-        cluster.add_node(num_cpus=1)
+        cluster.add_node(num_cpus=1, **_ports())
         cluster.wait_for_nodes(timeout=120)
     except BaseException:
         cluster.shutdown()
@@ -120,8 +132,6 @@ def cluster():
 
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(TESTS)] + ([old] if old else []))
-    # a busy machine: the raylet waits 30 s (default) for its agents' ports, then aborts
-    os.environ.setdefault("RAY_agent_register_timeout_ms", "180000")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         with _patient_node_registration():
