@@ -49,7 +49,7 @@ def test_without_ray_the_engine_says_how_to_install_it(monkeypatch, tmp_path):
         restore_folder(tmp_path / "src", tmp_path / "dst", repair=Invert(), colorize=False, engine="spark")
 
 
-@pytest.mark.parametrize("name", ["bikes", "bigbuckbunny"])
+@pytest.mark.parametrize("name", ["bikes"])
 def test_chunk_decoding_from_the_keyframe_gives_the_frames_of_a_decode_from_the_start(data_dir, name):
     from restoration_lib.distributed.film import _Frames, _presentation_pts
     from restoration_lib.video.io import Decoder
@@ -135,12 +135,12 @@ def cluster():
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         with _patient_node_registration():
-            for attempt in range(2):
+            for attempt in range(3):
                 try:
                     c = _start_cluster(Cluster)
                     break
-                except Exception:  # noqa: BLE001 - one more try on a machine too busy for Ray's start-up
-                    if attempt == 1:
+                except Exception:  # noqa: BLE001 - a raylet aborts when its agents take > 15 s to start
+                    if attempt == 2:
                         raise
         ray.init(address=c.address, log_to_driver=False)
         assert len([n for n in ray.nodes() if n["Alive"]]) == 2
