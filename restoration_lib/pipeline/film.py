@@ -641,6 +641,7 @@ def restore_film(
     keep_parts: bool = False,
     progress: bool = True,
     engine: str = "local",
+    address: Optional[str] = None,
 ) -> FilmReport:
     """Restore a film: repair → colorize → stabilise colours → interpolate → encode.
 
@@ -673,7 +674,10 @@ def restore_film(
         overwrite: replace an existing ``dst`` (otherwise refused).
         keep_parts: keep the work folder after success.
         progress: show progress bars with ETA.
-        engine: ``"local"`` (this process, chunk after chunk). Other engines call :func:`restore_segment`.
+        engine: ``"local"`` (this process, chunk after chunk) or ``"ray"`` (chunks made in parallel by
+            :func:`restore_segment` on a Ray cluster, the same bytes; see
+            :func:`restoration_lib.distributed.restore_film_ray` for workers and resources).
+        address: with ``engine="ray"``: ``None`` starts a local Ray runtime, ``"host:port"`` joins a cluster.
 
     Returns:
         A :class:`FilmReport`.
@@ -690,7 +694,15 @@ def restore_film(
     if dst.exists() and not overwrite:
         raise ImageWriteError(f"{dst} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
     if engine != "local":
-        raise ValueError(f"engine {engine!r} is not available; this build has engine='local'")
+        from ..distributed import restore_film_ray, unknown_engine
+
+        if engine != "ray":
+            raise unknown_engine(engine)
+        return restore_film_ray(src, dst, repair=repair, colorize=colorize, interpolate=interpolate,
+                                stabilize=stabilize, chunk_seconds=chunk_seconds, duration=duration,
+                                keep_audio=keep_audio, encoder=encoder, device=device, precision=precision,
+                                weights_dir=weights_dir, overwrite=overwrite, keep_parts=keep_parts,
+                                progress=progress, address=address)
     seconds: dict[str, float] = defaultdict(float)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)

@@ -180,6 +180,8 @@ def restore_folder(
     progress: bool = True,
     pipeline: Optional[PhotoPipeline] = None,
     max_pixels: Optional[int] = None,
+    engine: str = "local",
+    address: Optional[str] = None,
 ) -> FolderReport:
     """Restore every photo in a folder into another folder.
 
@@ -201,6 +203,9 @@ def restore_folder(
             ``precision`` and ``weights_dir`` are not used).
         max_pixels: decode budget per photo (default :data:`restoration_lib.io.MAX_PIXELS`); a photo whose
             header declares more is reported as failed without being decoded.
+        engine: ``"local"`` (this process) or ``"ray"`` (Ray actors; see
+            :func:`restoration_lib.distributed.restore_folder_ray` for workers and resources).
+        address: with ``engine="ray"``: ``None`` starts a local Ray runtime, ``"host:port"`` joins a cluster.
 
     Returns:
         A :class:`FolderReport`.
@@ -212,6 +217,14 @@ def restore_folder(
     """
     from tqdm.auto import tqdm
 
+    if engine != "local":
+        from ..distributed import restore_folder_ray, unknown_engine
+
+        if engine != "ray":
+            raise unknown_engine(engine)
+        return restore_folder_ray(src, dst, repair=repair, colorize=colorize, device=device, precision=precision,
+                                  weights_dir=weights_dir, recursive=recursive, contact_sheet=contact_sheet,
+                                  progress=progress, pipeline=pipeline, address=address)
     t0 = time.perf_counter()
     src, dst = Path(src), Path(dst)
     if not src.is_dir():
