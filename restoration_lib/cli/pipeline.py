@@ -195,6 +195,22 @@ def _max_pixels(args: argparse.Namespace) -> dict:
     return {} if args.max_pixels is None else {"max_pixels": int(args.max_pixels * 1e6)}
 
 
+def _engine(args: argparse.Namespace) -> dict:
+    """``--ray [ADDRESS]``: the Ray engine (a local runtime, or the cluster at ADDRESS); checked before any work."""
+    if args.ray is None:
+        return {}
+    from ..distributed.runtime import require_ray
+
+    require_ray()  # one line saying how to install Ray when it is missing
+    return {"engine": "ray", "address": args.ray or None}
+
+
+def _ray_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run on Ray: alone, a local Ray runtime; with ADDRESS (host:port), join that cluster "
+                        '(needs pip install "restoration-lib[ray]"; docs/ray.md)')
+
+
 def _folder(args: argparse.Namespace) -> int:
     from ..pipeline.folder import restore_folder
     from ..pipeline.photo import PhotoPipeline
@@ -207,7 +223,8 @@ def _folder(args: argparse.Namespace) -> int:
     summary = Summary(weights_dir=args.weights_dir)
     st = _stages(args, summary, film=False)
     rep = restore_folder(src, args.dst, recursive=args.recursive, contact_sheet=not args.no_contact_sheet,
-                         progress=not args.no_progress, pipeline=PhotoPipeline(**st), **_max_pixels(args))
+                         progress=not args.no_progress, pipeline=PhotoPipeline(**st), **_max_pixels(args),
+                         **_engine(args))
     print(f"{len(rep.done)} restored, {len(rep.skipped)} already done, {len(rep.failed)} failed, "
           f"{len(rep.ignored)} not photos, in {rep.seconds:.1f} s"
           + (f"; contact sheet: {rep.contact_sheet}" if rep.contact_sheet else ""))
@@ -250,7 +267,7 @@ def _film(args: argparse.Namespace) -> int:
         src, out, interpolate=interpolate, stabilize=stabilize, chunk_seconds=args.chunk_seconds,
         duration=args.duration, keep_audio=not args.no_audio,
         encoder=EncoderSettings(crf=args.crf, preset=args.preset), overwrite=args.overwrite,
-        keep_parts=args.keep_parts, progress=not args.no_progress, **st)
+        keep_parts=args.keep_parts, progress=not args.no_progress, **st, **_engine(args))
     resumed = f", {rep.resumed_chunks} of {rep.chunks} chunks from an earlier run" if rep.resumed_chunks else ""
     print(f"wrote {rep.output}: {rep.frames_out} frames at {float(rep.fps_out):g} fps from {rep.frames_in} "
           f"input frames{resumed}; {len(rep.scene_cuts)} scene cuts; audio streams: {rep.audio_streams}")
@@ -279,6 +296,7 @@ def add_cli(subparsers: Any) -> None:
     p.add_argument("dst", help="output folder")
     p.add_argument("--recursive", action="store_true", help="include sub-folders")
     p.add_argument("--no-contact-sheet", action="store_true", help="do not write index.html and thumbnails")
+    _ray_arg(p)
     _stage_args(p, film=False)
     p.set_defaults(func=_folder)
 
@@ -291,7 +309,8 @@ def add_cli(subparsers: Any) -> None:
     g.add_argument("--factor", type=int, default=2, help="frame-rate multiplier (default 2; 1 = no interpolation)")
     g.add_argument("--fps", type=float, default=None, help="target frame rate instead of --factor (e.g. 50, 59.94)")
     g.add_argument("--interp-model", default="rife-4.0",
-                   help="rife-4.0 (default), rife-4.6, rife-4.25, rife-4.26, superslomo, or flow (no weights)")
+                   help="rife-4.0 (default), rife-4.6, rife-4.25, rife-4.26, superslomo, dain, or flow (no weights)")
+    _ray_arg(p)
     g.add_argument("--no-interpolate", action="store_true", help="keep the frame rate")
     g.add_argument("--no-stabilize", action="store_true", help="no temporal colour stabilisation")
     g.add_argument("--stabilize-strength", type=float, default=0.85,
