@@ -33,6 +33,10 @@ def require_ray():
     return ray
 
 
+class RayStartError(RestorationError, RuntimeError):
+    """Ray is installed but its runtime could not be started or joined."""
+
+
 @contextlib.contextmanager
 def connected(address: Optional[str] = None, **init_kwargs) -> Iterator[Any]:
     """Use the Ray runtime this process is already connected to, or connect for the duration of the block.
@@ -53,7 +57,15 @@ def connected(address: Optional[str] = None, **init_kwargs) -> Iterator[Any]:
     kw = {"include_dashboard": False} if address is None else {}
     kw.update(log_to_driver=False)
     kw.update(init_kwargs)
-    ray.init(address=address, **kw)
+    try:
+        ray.init(address=address, **kw)
+    except Exception as e:  # Ray raises bare Exception/ConnectionError when its processes do not come up
+        where = "a local Ray runtime" if address is None else f"the Ray cluster at {address}"
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise RayStartError(
+            f"could not start or join {where}: {first} (on a busy machine Ray's start-up can time out: try "
+            "again, or start it first with `ray start --head` and pass --ray auto)"
+        ) from e
     try:
         yield ray
     finally:
