@@ -440,8 +440,8 @@ SPECS = [
     ModelSpec(
         name="dain",
         build=DAIN,
-        description="DAIN (2019, depth-aware, Vimeo-90K weights): about 30-60x RIFE 4.0's CPU time per frame, "
-                    "sharp on large motion; code MIT, PWC-Net part CC BY-NC-SA 4.0 (non-commercial)",
+        description="DAIN (2019, depth-aware, Vimeo-90K weights): the heaviest, over 5 TFLOP per 720p frame "
+                    "(refinement net alone); code MIT, PWC-Net part CC BY-NC-SA 4.0 (non-commercial)",
         weights_id="dain",
         size=SizeRequirements(minimum=MULTIPLE, multiple_of=MULTIPLE),
         tiling="supported",
