@@ -10,6 +10,7 @@ dtype lives here and is applied by :func:`prepare`, which :func:`restoration_lib
 | DeOldify | CPU any, or reduced precision | channels-last memory |
 | RIFE 4.x | reduced precision | flow blocks in the reduced dtype, channels-last, resize-then-concatenate (:mod:`.interp`) |
 | Super SloMo | reduced precision | both U-Nets in the reduced dtype, channels-last |
+| DAIN | reduced precision | depth, kernel, context and refinement nets in the reduced dtype; PWC-Net and the operators float32 |
 | anything else | any | the whole network in the dtype |
 
 Exact mode (float32) leaves every network as the authors' arithmetic needs it, except DeOldify on CUDA (same
@@ -47,7 +48,8 @@ def prepare(net: nn.Module, device: torch.device, dtype: torch.dtype) -> nn.Modu
     """
     from ..archs.deoldify import DeOldifyGenerator  # noqa: PLC0415
     from ..archs.rife import IFBlock  # noqa: PLC0415
-    from .interp import cast_flow_blocks, cast_unets  # noqa: PLC0415
+    from ..archs.dain import DAIN  # noqa: PLC0415
+    from .interp import cast_dain, cast_flow_blocks, cast_unets  # noqa: PLC0415
 
     net = net.eval().requires_grad_(False)
     if isinstance(net, DeOldifyGenerator):
@@ -62,6 +64,8 @@ def prepare(net: nn.Module, device: torch.device, dtype: torch.dtype) -> nn.Modu
             net = net.to(memory_format=torch.channels_last)
         return net
     net = net.to(device)
+    if isinstance(net, DAIN):
+        return cast_dain(net, dtype)
     if any(isinstance(m, IFBlock) or (hasattr(m, "conv0") and hasattr(m, "convblock")) for m in net.modules()):
         return cast_flow_blocks(net, dtype)
     if hasattr(net, "flowComp") and hasattr(net, "ArbTimeFlowIntrp"):

@@ -12,7 +12,7 @@ from torch import nn
 
 from ..archs.rife import IFBlock
 
-__all__ = ["cast_flow_blocks", "cast_unets"]
+__all__ = ["cast_flow_blocks", "cast_unets", "cast_dain"]
 
 
 def cast_flow_blocks(net: nn.Module, dtype: torch.dtype) -> nn.Module:
@@ -50,4 +50,14 @@ def cast_unets(net: nn.Module, dtype: torch.dtype) -> nn.Module:
         return net
     for unet in (net.flowComp, net.ArbTimeFlowIntrp):
         unet.to(dtype=dtype, memory_format=torch.channels_last)
+    return net
+
+
+def cast_dain(net: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """Fast mode in place: every sub-network except PWC-Net in ``dtype`` (float32: unchanged)."""
+    if dtype == torch.float32:
+        return net
+    for name in ("depthNet", "initScaleNets_filter", "initScaleNets_filter1", "initScaleNets_filter2",
+                 "ctxNet", "rectifyNet"):
+        getattr(net, name).to(dtype=dtype)
     return net

@@ -286,7 +286,7 @@ class DAIN(nn.Module):
 
     Frames are (N, 3, H, W) float in [0, 1], H and W multiples of 128, already padded as the official demo
     pads them (:func:`restoration_lib.interpolate.dain.pad_frames`). The networks run in the parameters'
-    dtype (bfloat16/float16 in fast mode: see :func:`restoration_lib.interpolate.dain.cast_dain`); the custom
+    dtype (bfloat16/float16 in fast mode: see :func:`restoration_lib.accel.interp.cast_dain`); the custom
     operators, the flow scaling and the blend always run in float32.
 
     Attributes:

@@ -10,7 +10,7 @@
   so 1080p runs whole) runs in tiles of :data:`TILE` x :data:`TILE` pixels overlapping by :data:`OVERLAP`
   pixels, each tile padded with the demo's rule and the tiles blended with linear ramps
   (:func:`restoration_lib.tiling.run_tiled`).
-- **Fast mode** (:func:`cast_dain`): the depth hourglass, the kernel U-Net, the context extractor and the
+- **Fast mode** (:func:`restoration_lib.accel.interp.cast_dain`): the depth hourglass, the kernel U-Net, the context extractor and the
   refinement network run in bfloat16 (CPU) / float16 (CUDA); PWC-Net stays float32 (its flows are truncated
   to whole pixels by the projection and the warp, so a coarser flow moves samples by whole pixels), and so
   do the four custom operators, the flow scaling and the blend.
@@ -27,7 +27,7 @@ from ..archs.dain import DAIN
 from ..tiling import run_tiled
 from .adapters import NetAdapter, register_adapter
 
-__all__ = ["demo_padding", "pad_frames", "run_dain", "dain_many", "cast_dain", "UNTILED_MAX_PIXELS", "TILE", "OVERLAP"]
+__all__ = ["demo_padding", "pad_frames", "run_dain", "dain_many", "UNTILED_MAX_PIXELS", "TILE", "OVERLAP"]
 
 UNTILED_MAX_PIXELS = 2_500_000  #: largest padded frame (pixels) run whole; 1080p pads to 1152x1920 = 2.2 M
 TILE = 1408  #: tile side (pixels, before padding: 1408 pads to 1536)
@@ -98,15 +98,5 @@ def dain_many(net: nn.Module, img0: torch.Tensor, img1: torch.Tensor, ts: Sequen
     return run_dain(net, img0, img1, ts)  # type: ignore[arg-type]
 
 
-def cast_dain(net: nn.Module, dtype: torch.dtype) -> nn.Module:
-    """Fast mode in place: every sub-network except PWC-Net in ``dtype`` (float32: unchanged)."""
-    if dtype == torch.float32:
-        return net
-    for name in ("depthNet", "initScaleNets_filter", "initScaleNets_filter1", "initScaleNets_filter2",
-                 "ctxNet", "rectifyNet"):
-        getattr(net, name).to(dtype=dtype)
-    return net
-
-
 # DAIN pads inside dain_many (replicate, official rule), so the Interpolator's own zero padding is off.
-register_adapter("dain", NetAdapter(pad_multiple=lambda scale: 1, many=dain_many, cast=cast_dain))
+register_adapter("dain", NetAdapter(pad_multiple=lambda scale: 1, many=dain_many))
