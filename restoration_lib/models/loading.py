@@ -55,9 +55,10 @@ def load_checkpoint_file(path: Union[str, Path], data: Optional[bytes] = None) -
             raise CheckpointError(f"{p}: the checkpoint is truncated or corrupt ({size} bytes; {e})") from e
         if bad is not None:
             raise CheckpointError(f"{p}: the checkpoint is corrupt (member {bad} fails its CRC check)")
+    source = p if data is None else io.BytesIO(data)
     try:
         with torch.serialization.safe_globals([slice, datetime.datetime]):
-            return torch.load(p if data is None else io.BytesIO(data), map_location="cpu", weights_only=True)
+            return torch.load(source, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises RuntimeError/UnpicklingError/EOFError/... for bad files
         text = str(e)
         if "Weights only load failed" in text or "Unsupported global" in text:
