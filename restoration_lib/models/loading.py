@@ -66,7 +66,8 @@ def load_checkpoint_file(path: Union[str, Path], data: Optional[bytes] = None) -
             # suggests weights_only=False: exactly the wrong advice for a file of unknown origin.
             glob = re.search(r"GLOBAL ([\w.]+)", text)
             raise CheckpointError(
-                f"{p}: not a plain checkpoint ({size} bytes): besides tensors it carries pickled Python objects"
+                f"{p}: not a loadable checkpoint, refused ({size} bytes): it is not a plain checkpoint: besides "
+                "tensors it carries pickled Python objects"
                 + (f" ({glob.group(1)})" if glob else "") + " that would run code when loaded, so it was refused. "
                 "Do not load it with weights_only=False unless you trust its source; get the file from the "
                 "source listed in the registry instead."
