@@ -175,8 +175,8 @@ def test_segments_restored_apart_join_to_the_same_bytes(chaplin, tmp_path):
 
 
 def test_engine_keyword(chaplin, tmp_path):
-    with pytest.raises(ValueError, match="engine 'ray' is not available"):
-        restore_film(chaplin, tmp_path / "x.mp4", engine="ray", **NO_STAGES)
+    with pytest.raises(ValueError, match="engine must be 'local' or 'ray'"):
+        restore_film(chaplin, tmp_path / "x.mp4", engine="spark", **NO_STAGES)
     assert not (tmp_path / "x.mp4").exists() and not work_dir_for(tmp_path / "x.mp4").exists()
 
 

@@ -25,7 +25,6 @@ import tempfile
 import time
 import warnings
 from collections import defaultdict
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, Optional
 
@@ -102,61 +101,9 @@ def _plan(job: dict):
     return cached(f"{job['token']}:plan", build)
 
 
+from ..video.io import SeekingFrames, presentation_pts  # noqa: E402
+
 _SEEK_AHEAD = 16  # frames: a chunk further than this into the film is decoded from the keyframe before it
-
-
-def _presentation_pts(path: Path) -> Optional[list[int]]:
-    """The video packets' timestamps in presentation order (frame i shows the i-th), or None when unusable."""
-    import av
-
-    with av.open(str(path)) as c:
-        pts = [p.pts for p in c.demux(c.streams.video[0]) if p.size]
-    if not pts or any(p is None for p in pts):
-        return None
-    pts.sort()
-    return None if any(a == b for a, b in zip(pts, pts[1:])) else pts
-
-
-class _Frames:
-    """Frames ``index, index + 1, …`` (up to ``limit``) decoded from the keyframe before ``index``, each checked to
-    carry the timestamp the frame of that number has; at the first that does not, the rest come from a decoder
-    started at the file's beginning (what the single-machine run does), so the numbering is always its own."""
-
-    def __init__(self, path: Path, pts: list[int], index: int, limit: int):
-        self.path, self.pts, self.index, self.limit = path, pts, index, limit
-        self._closers: list = []
-
-    def close(self) -> None:
-        for c in self._closers:
-            c.close()
-
-    def __iter__(self):
-        import av
-
-        from ..video.io import DecodedFrame, Decoder, frame_to_rgb
-
-        i, pts = self.index, self.pts
-        c = av.open(str(self.path))
-        self._closers.append(c)
-        vs = c.streams.video[0]
-        vs.thread_type = "AUTO"
-        c.seek(pts[i], stream=vs, backward=True, any_frame=False)
-        for frame in c.decode(vs):
-            if i >= self.limit:
-                return
-            if frame.pts is not None and frame.pts < pts[i] and i == self.index:
-                continue  # between the keyframe and the first frame asked for
-            if frame.pts is None or i >= len(pts) or frame.pts != pts[i]:
-                break
-            yield DecodedFrame(i, Fraction(0), frame_to_rgb(frame))
-            i += 1
-        else:
-            return
-        dec = Decoder(self.path, max_frames=self.limit, warn=False)
-        self._closers.append(dec)
-        for f in dec:
-            if f.index >= i:
-                yield f
 
 
 class _SeekingSource(_local.PictureSource):
@@ -168,11 +115,11 @@ class _SeekingSource(_local.PictureSource):
         if (self._frames is None or index <= self._last or index - self._last > _SEEK_AHEAD) and \
                 index > _SEEK_AHEAD and not tl.truncated:
             src = self.plan.src
-            pts = cached(f"pts:{src}:{os.stat(src).st_mtime_ns}", lambda: _presentation_pts(src))
+            pts = cached(f"pts:{src}:{os.stat(src).st_mtime_ns}", lambda: presentation_pts(src))
             if pts is not None and len(pts) >= tl.frames:
                 with self.timer("decode"):
                     self.close()
-                    self._decoder = _Frames(self.plan.src, pts, index, tl.frames)
+                    self._decoder = SeekingFrames(self.plan.src, pts, index, tl.frames)
                     self._frames = iter(self._decoder)
                     self._last = index - 1
         return super()._decode(index)
@@ -291,8 +238,8 @@ def restore_film_ray(
     info = probe(src)
     stab = _local._make_stabilizer(stabilize)
     stab_params = None if stab is None else {
-        "strength": stab.strength, "cut_threshold": stab.cut_threshold, "flow_max_side": stab.flow_max_side,
-        "photometric_sigma": stab.photometric_sigma}
+        "strength": stab.strength, "cut_threshold": stab.cut_threshold, "preset": stab.preset,
+        "flow_max_side": stab.flow_max_side, "photometric_sigma": stab.photometric_sigma}
     seconds: dict[str, float] = defaultdict(float)
     with connected(address) as ray:
         res = plan_resources(ray, workers, num_gpus, num_cpus)
@@ -309,9 +256,9 @@ def restore_film_ray(
         limit = None if duration is None else max(1, round(duration * fps_in))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RuntimeWarning)
-            plan = _local.plan_film(src, interpolate=True if d["interpolating"] else None, fps_out=fps_out,
-                                    chunk_seconds=chunk_seconds, limit=limit, encoder=encoder, progress=progress,
-                                    timing=seconds)
+            plan = _local.analyse_film(src, interpolating=bool(d["interpolating"]), fps_out=fps_out,
+                                       chunk_seconds=chunk_seconds, limit=limit, encoder=encoder, progress=progress,
+                                       seconds=seconds)
         for w in caught:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         manifest = {

@@ -17,6 +17,8 @@ are remuxed (no re-encode) with the source's audio and subtitle packets into a t
 """
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import json
 import math
@@ -345,20 +347,47 @@ def plan_film(
     else:
         fps_out = fps_in * (itp.options.factor if itp is not None else 1)
     limit = None if duration is None else max(1, round(duration * fps_in))
+    plan = analyse_film(src, interpolating=itp is not None, fps_out=fps_out, chunk_seconds=chunk_seconds, limit=limit,
+                        encoder=encoder, context=context, progress=progress, seconds=seconds)
+    return dataclasses.replace(plan, repair=rep, colorize=col, interpolate=itp, stabilize=stab, device=dev.type,
+                               precision=precision)
+
+
+def analyse_film(
+    src: PathLike,
+    *,
+    interpolating: bool,
+    fps_out: Optional[Fraction] = None,
+    chunk_seconds: float = 10.0,
+    limit: Optional[int] = None,
+    encoder: Optional[EncoderSettings] = None,
+    context: int = DEFAULT_CONTEXT,
+    progress: bool = False,
+    seconds: Optional[dict] = None,
+) -> FilmPlan:
+    """The analysis pass alone: a :class:`FilmPlan` whose stages are not built (a driver that leaves the models to
+    its workers, such as the Ray engine, plans with this). Held frames are grouped only when ``interpolating``.
+
+    Raises:
+        VideoError: no such file, unreadable, or no decodable frame (nothing is written).
+    """
+    from tqdm.auto import tqdm
+
+    src = Path(src)
     t0 = time.perf_counter()
     with Decoder(src, max_frames=limit) as dec, \
             tqdm(total=limit or dec.expected, unit="frame", desc=f"analyse {src.name}", disable=not progress,
                  dynamic_ncols=True) as bar:
         timeline = analyse(_counted(dec, bar), rate=dec.rate, scene_threshold=DEFAULT_SCENE_THRESHOLD,
-                           repeat_threshold=DEFAULT_REPEAT_THRESHOLD if itp is not None else None,
+                           repeat_threshold=DEFAULT_REPEAT_THRESHOLD if interpolating else None,
                            anchor=RETIME_ANCHOR)
+        fps_in = dec.rate
     timeline.start, timeline.expected, timeline.truncated = dec.start, dec.expected, dec.truncated
     if seconds is not None:
         seconds["analyse"] += time.perf_counter() - t0
-    return FilmPlan(src=src, timeline=timeline, repair=rep, colorize=col, interpolate=itp, stabilize=stab,
-                    fps_out=fps_out, chunk_frames=max(1, round(chunk_seconds * fps_in)),
-                    encoder=(encoder or EncoderSettings()).resolved(), context=context, limit=limit,
-                    device=dev.type, precision=precision)
+    return FilmPlan(src=src, timeline=timeline, repair=None, colorize=None, interpolate=None, stabilize=None,
+                    fps_out=fps_out or fps_in, chunk_frames=max(1, round(chunk_seconds * fps_in)),
+                    encoder=(encoder or EncoderSettings()).resolved(), context=context, limit=limit)
 
 
 def _counted(frames, bar):

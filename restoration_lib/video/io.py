@@ -721,3 +721,54 @@ def transcode(src: PathLike, dst: PathLike, fn: Callable[[np.ndarray], np.ndarra
                 enc.abort()
                 raise
     return dec.frames
+
+
+# ---- random access: a chunk far into a film decoded from the keyframe before it (the Ray engine uses it)
+
+
+def presentation_pts(path: Path) -> Optional[list[int]]:
+    """The video packets' timestamps in presentation order (frame i shows the i-th), or None when unusable."""
+    with av.open(str(path)) as c:
+        pts = [p.pts for p in c.demux(c.streams.video[0]) if p.size]
+    if not pts or any(p is None for p in pts):
+        return None
+    pts.sort()
+    return None if any(a == b for a, b in zip(pts, pts[1:])) else pts
+
+
+class SeekingFrames:
+    """Frames ``index, index + 1, …`` (up to ``limit``) decoded from the keyframe before ``index``, each checked to
+    carry the timestamp the frame of that number has; at the first that does not, the rest come from a decoder
+    started at the file's beginning (what the single-machine run does), so the numbering is always its own."""
+
+    def __init__(self, path: Path, pts: list[int], index: int, limit: int):
+        self.path, self.pts, self.index, self.limit = path, pts, index, limit
+        self._closers: list = []
+
+    def close(self) -> None:
+        for c in self._closers:
+            c.close()
+
+    def __iter__(self):
+        i, pts = self.index, self.pts
+        c = av.open(str(self.path))
+        self._closers.append(c)
+        vs = c.streams.video[0]
+        vs.thread_type = "AUTO"
+        c.seek(pts[i], stream=vs, backward=True, any_frame=False)
+        for frame in c.decode(vs):
+            if i >= self.limit:
+                return
+            if frame.pts is not None and frame.pts < pts[i] and i == self.index:
+                continue  # between the keyframe and the first frame asked for
+            if frame.pts is None or i >= len(pts) or frame.pts != pts[i]:
+                break
+            yield DecodedFrame(i, Fraction(0), frame_to_rgb(frame))
+            i += 1
+        else:
+            return
+        dec = Decoder(self.path, max_frames=self.limit, warn=False)
+        self._closers.append(dec)
+        for f in dec:
+            if f.index >= i:
+                yield f
