@@ -218,6 +218,7 @@ EXPECTED_IDS = {
     "rife-4.0", "rife-4.6", "rife-4.25", "rife-4.26", "superslomo",
 }
 EXPECTED_IDS |= {"ddcolor-modelscope", "ddcolor-artistic", "ddcolor-paper", "ddcolor-paper-tiny"}
+EXPECTED_IDS |= {"dain"}
 
 
 def test_registry_lists_every_checkpoint_with_its_facts():
