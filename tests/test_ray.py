@@ -51,7 +51,7 @@ def test_without_ray_the_engine_says_how_to_install_it(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("name", ["bikes"])
 def test_chunk_decoding_from_the_keyframe_gives_the_frames_of_a_decode_from_the_start(data_dir, name):
-    from restoration_lib.distributed.film import _Frames, _presentation_pts
+    from restoration_lib.video.io import SeekingFrames as _Frames, presentation_pts as _presentation_pts
     from restoration_lib.video.io import Decoder
 
     src = data_dir / "video" / f"{name}.mp4"
