@@ -31,13 +31,12 @@ from typing import Any, Optional
 import numpy as np
 
 from .. import __version__
-from ..errors import ImageWriteError
 from ..io import atomic_path
 from ..pipeline import film as _local
 from ..pipeline.film import FilmReport, PathLike
 from ..pipeline.options import FILM_COLORIZE, InterpolateOptions, RepairOptions
 from ..pipeline.stabilize import ChromaStabilizer
-from ..video.io import EncoderSettings, as_fraction, output_format, probe
+from ..video.io import EncoderSettings, as_fraction, probe
 from ..video.timeline import DEFAULT_SCENE_THRESHOLD
 from .runtime import ProgressCounter, cached, connected, new_token, plan_resources, require_ray, unwrap
 
@@ -225,21 +224,10 @@ def restore_film_ray(
         VideoError, ImageWriteError, MissingWeightsError: as the single-machine run.
     """
     require_ray()
-    src, dst = Path(src), Path(dst)
-    output_format(dst)
-    if src.exists() and dst.exists() and os.path.samefile(src, dst) or src.resolve() == dst.resolve():
-        raise ImageWriteError(f"{dst}: refusing to overwrite the input film; choose another output path")
-    if dst.exists() and not overwrite:
-        raise ImageWriteError(f"{dst} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
-    if not chunk_seconds > 0:
-        raise ValueError(f"chunk_seconds must be positive; got {chunk_seconds}")
-    if duration is not None and not duration > 0:
-        raise ValueError(f"duration must be positive; got {duration}")
+    src, dst = _local.check_film_paths(src, dst, overwrite)
+    _local.check_film_args(chunk_seconds, duration)
     info = probe(src)
-    stab = _local._make_stabilizer(stabilize)
-    stab_params = None if stab is None else {
-        "strength": stab.strength, "cut_threshold": stab.cut_threshold, "preset": stab.preset,
-        "flow_max_side": stab.flow_max_side, "photometric_sigma": stab.photometric_sigma}
+    stab_params = _local.stabilizer_params(_local._make_stabilizer(stabilize))
     seconds: dict[str, float] = defaultdict(float)
     with connected(address) as ray:
         res = plan_resources(ray, workers, num_gpus, num_cpus)

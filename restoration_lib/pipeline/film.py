@@ -300,6 +300,32 @@ class FilmPlan:
         return self.timeline.first_slot(start, self.fps_out), self.timeline.first_slot(stop, self.fps_out)
 
 
+def check_film_paths(src: PathLike, dst: PathLike, overwrite: bool) -> tuple[Path, Path]:
+    """The output checks every film engine makes before any work: known suffix, not the input, not existing."""
+    src, dst = Path(src), Path(dst)
+    output_format(dst)
+    if src.exists() and dst.exists() and os.path.samefile(src, dst) or src.resolve() == dst.resolve():
+        raise ImageWriteError(f"{dst}: refusing to overwrite the input film; choose another output path")
+    if dst.exists() and not overwrite:
+        raise ImageWriteError(f"{dst} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    return src, dst
+
+
+def check_film_args(chunk_seconds: float, duration: Optional[float]) -> None:
+    """Refuse a non-positive chunk length or duration."""
+    if not chunk_seconds > 0:
+        raise ValueError(f"chunk_seconds must be positive; got {chunk_seconds}")
+    if duration is not None and not duration > 0:
+        raise ValueError(f"duration must be positive; got {duration}")
+
+
+def stabilizer_params(stab: Optional[ChromaStabilizer]) -> Optional[dict]:
+    """The stabiliser's settings as recorded in the manifest (and sent to remote workers)."""
+    return None if stab is None else {
+        "strength": stab.strength, "cut_threshold": stab.cut_threshold, "preset": stab.preset,
+        "flow_max_side": stab.flow_max_side, "photometric_sigma": stab.photometric_sigma}
+
+
 def plan_film(
     src: PathLike,
     *,
@@ -326,13 +352,9 @@ def plan_film(
         VideoError: no such file, unreadable, or no decodable frame (nothing is written).
         MissingWeightsError: a stage's checkpoint is missing.
     """
-    from tqdm.auto import tqdm
 
     src = Path(src)
-    if not chunk_seconds > 0:
-        raise ValueError(f"chunk_seconds must be positive; got {chunk_seconds}")
-    if duration is not None and not duration > 0:
-        raise ValueError(f"duration must be positive; got {duration}")
+    check_film_args(chunk_seconds, duration)
     info = probe(src)
     dev = pick_device(device)
     resolve_dtype(precision, dev)
@@ -716,12 +738,7 @@ def restore_film(
         ImageWriteError: ``dst`` exists (and not ``overwrite``) or is the input.
         MissingWeightsError: a stage's checkpoint is missing (raised before any work).
     """
-    src, dst = Path(src), Path(dst)
-    output_format(dst)
-    if src.exists() and dst.exists() and os.path.samefile(src, dst) or src.resolve() == dst.resolve():
-        raise ImageWriteError(f"{dst}: refusing to overwrite the input film; choose another output path")
-    if dst.exists() and not overwrite:
-        raise ImageWriteError(f"{dst} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    src, dst = check_film_paths(src, dst, overwrite)
     if engine != "local":
         from ..distributed import restore_film_ray, unknown_engine
 
@@ -746,9 +763,7 @@ def restore_film(
         "library": __version__,
         "input": {"name": src.name, **_fingerprint(src)},
         "stages": {"repair": describe(rep), "colorize": describe(col), "interpolate": describe(itp),
-                   "stabilize": None if stab is None else {
-                       "strength": stab.strength, "cut_threshold": stab.cut_threshold, "preset": stab.preset,
-                       "flow_max_side": stab.flow_max_side, "photometric_sigma": stab.photometric_sigma}},
+                   "stabilize": stabilizer_params(stab)},
         "timeline": {"scene_threshold": DEFAULT_SCENE_THRESHOLD, "held_frames": itp is not None, "anchor": RETIME_ANCHOR,
                      "at_cut": plan.at_cut, "context": plan.context},
         "device": plan.device,
