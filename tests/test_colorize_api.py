@@ -176,10 +176,18 @@ def test_alpha_is_carried_through(colorizer, photo):
 def test_batch_matches_single_calls(colorizer, photo, colour_photo):
     frames = [photo, colour_photo[: photo.shape[0], : photo.shape[1]]]
     singles = [colorizer(f, RF) for f in frames]
+    x = torch.cat([C.model_input(f, 16 * RF) for f in frames])
+    with torch.inference_mode():
+        together = colorizer.net(x)
+        apart = torch.cat([colorizer.net(x[i : i + 1]) for i in range(len(frames))])
+    # a batch may take other convolution kernels: the model's output moves by float32 rounding only ...
+    assert (together - apart).abs().max().item() <= 1e-5
     for bs in (1, 2):
         batch = colorizer.colorize_batch(frames, RF, batch_size=bs)
         for a, b in zip(batch, singles):
-            assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+            d = np.abs(a.astype(int) - b.astype(int))
+            # ... which can flip a chroma value by one level; B = Y + 1.772·Cb turns that into up to 2 RGB levels
+            assert d.max() <= 2 and (d > 0).mean() <= 0.001, (d.max(), (d > 0).mean())
 
 
 def test_watermark_marks_the_bottom_left_only(colorizer, photo):

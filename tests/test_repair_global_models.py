@@ -7,6 +7,7 @@ stripes, chunked attention and spilling.
 """
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -80,10 +81,26 @@ def test_model_cases(bop, nets):
     assert set(nets) >= {"detection_unet", "vae_A", "vae_B", "mapping_quality", "mapping_scratch", "mapping_HR"}
     for case, net in nets.items():
         arrays = np.load(bop / "models" / f"{case}.npz")
+        # the non-local block amplifies float32 rounding about a hundredfold (its logits reach ±100): the official
+        # numbers are 5.8e-5 from float64 there, ours 1.6e-4 on AVX2; the reference's suggested bound is 2e-4
+        tol = 2e-4 if isinstance(net, A.MappingScratch) else 1e-4
         for expected, got in _outputs(case, net, arrays, _plain):
             assert got.shape == expected.shape, case
             err = (got - expected).abs().max().item()
-            assert err <= 1e-4, f"{case}: max abs error {err:.3g}"
+            assert err <= tol, f"{case}: max abs error {err:.3g}"
+
+
+@torch.inference_mode()
+def test_nonlocal_mapping_in_float64_matches_the_official_numbers(bop, nets):
+    """Evaluated in float64 the masked non-local mapping lands within 1e-4 of the official float32 output.
+
+    This checks the arithmetic itself, free of the float32 rounding that the attention amplifies.
+    """
+    arrays = np.load(bop / "models" / "mapping_scratch.npz")
+    net = copy.deepcopy(nets["mapping_scratch"]).double()
+    for expected, got in _outputs("mapping_scratch", net, arrays, lambda m, x, k: m(x.double(), k.double())):
+        err = (got - expected.double()).abs().max().item()
+        assert err <= 1e-4, f"mapping_scratch in float64: max abs error {err:.3g}"
 
 
 @torch.inference_mode()
