@@ -4,14 +4,15 @@ The device is chosen once (:func:`pick_device`: CUDA, then MPS, then CPU) and pa
 here reads or sets environment variables. Precision is one of:
 
 - ``"exact"``: float32 everywhere (the default; reproduces the official numbers);
-- ``"fast"``: bfloat16 on CPUs with native bf16 support (AMX / AVX-512-BF16) and on MPS-less fallbacks,
-  float16 on CUDA;
+- ``"fast"``: bfloat16 on CPUs with native bf16 support (AMX / AVX-512-BF16), float32 with a warning on other
+  CPUs (emulated bfloat16 is about 100x slower than float32 there), float16 on CUDA and MPS;
 - ``"fp32"``, ``"bf16"``, ``"fp16"``: an explicit dtype. ``"fp16"`` on CPU is refused.
 """
 from __future__ import annotations
 
 import contextlib
 import functools
+import warnings
 from typing import Literal, Union
 
 import torch
@@ -85,13 +86,26 @@ def resolve_dtype(precision: Union[str, torch.dtype], device: torch.device) -> t
         if device.type == "cpu":
             raise PrecisionError(
                 "precision 'fp16' is not supported on CPU (half-precision CPU kernels are slow and lossy); "
-                "use precision='fast' (bfloat16 on CPU) or 'exact'"
+                "use precision='bf16' or 'exact'"
             )
         return torch.float16
     # fast
     if device.type in ("cuda", "mps"):
         return torch.float16
-    return torch.bfloat16
+    if cpu_has_native_bf16():
+        return torch.bfloat16
+    _warn_fast_is_fp32()
+    return torch.float32
+
+
+@functools.lru_cache(maxsize=1)
+def _warn_fast_is_fp32() -> None:
+    warnings.warn(
+        "precision='fast' runs float32 on this CPU: it has no native bfloat16 (AVX-512-BF16 or AMX), and emulated "
+        "bfloat16 is about 100x slower than float32 here; precision='bf16' forces bfloat16",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 @contextlib.contextmanager

@@ -207,7 +207,7 @@ def test_fast_precision_close_to_exact(artistic, data_dir):
     im.thumbnail((160, 160), Image.LANCZOS)
     rgb = np.asarray(im)
     exact = C.Colorizer(artistic, device="cpu", progress=False)(rgb, 8)
-    fast_c = C.Colorizer(copy.deepcopy(artistic), device="cpu", precision="fast", progress=False)
+    fast_c = C.Colorizer(copy.deepcopy(artistic), device="cpu", precision="bf16", progress=False)
     assert next(fast_c.net.parameters()).dtype == torch.bfloat16
     fast = fast_c(rgb, 8)
     assert _psnr(fast, exact) >= 40.0
@@ -221,7 +221,7 @@ def test_fast_precision_stable_uses_the_bridge_matrix_products(make_checkpoint, 
     rgb = np.asarray(im)
     sd = standin_state_dict(make_checkpoint, reference_dir, "stable", 0)
     exact = C.Colorizer(models.load("deoldify-stable", sd), device="cpu", progress=False)(rgb, 12)
-    fast_c = C.Colorizer(models.load("deoldify-stable", sd), device="cpu", precision="fast", progress=False)
+    fast_c = C.Colorizer(models.load("deoldify-stable", sd), device="cpu", precision="bf16", progress=False)
     assert sum(isinstance(m, Im2colConv3x3) for m in fast_c.net.modules()) == 2  # 2048→4096→2048
     assert _psnr(fast_c(rgb, 12), exact) >= 40.0
 
@@ -374,5 +374,5 @@ def test_published_weights_colorize(model, data_dir):
     assert np.abs(yuv[..., 0] - cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV)[..., 0]).mean() < 1.0
     # trained weights give real colour (a gray image has U = V = 128 everywhere)
     assert np.abs(yuv[..., 1:] - 128).mean() > 2.0
-    fast = C.Colorizer(model, device="cpu", precision="fast", progress=False)(rgb, 21)
+    fast = C.Colorizer(model, device="cpu", precision="bf16", progress=False)(rgb, 21)
     assert _psnr(fast, out) >= 40.0

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -10,10 +11,24 @@ import torch
 from torch import nn
 
 from restoration_lib import CheckpointError, PrecisionError, models
+from restoration_lib import device as device_mod
 from restoration_lib.device import pick_device, resolve_dtype
 from restoration_lib.models import ModelSpec, loading
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_fast_on_cpu_is_bfloat16_only_where_the_cpu_has_it(monkeypatch, native):
+    monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: native)
+    device_mod._warn_fast_is_fp32.cache_clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = resolve_dtype("fast", torch.device("cpu"))
+    assert got == (torch.bfloat16 if native else torch.float32)
+    said = [str(w.message) for w in caught if "no native bfloat16" in str(w.message)]
+    assert len(said) == (0 if native else 1), said
+    assert resolve_dtype("bf16", torch.device("cpu")) == torch.bfloat16
 
 
 def test_device_and_precision():
@@ -21,7 +36,9 @@ def test_device_and_precision():
     assert pick_device(None).type in ("cpu", "cuda", "mps")
     cpu = torch.device("cpu")
     assert resolve_dtype("exact", cpu) == torch.float32
-    assert resolve_dtype("fast", cpu) == torch.bfloat16
+    assert resolve_dtype("bf16", cpu) == torch.bfloat16
+    native = device_mod.cpu_has_native_bf16()
+    assert resolve_dtype("fast", cpu) == (torch.bfloat16 if native else torch.float32)
     with pytest.raises(PrecisionError, match="fp16.*not supported on CPU"):
         resolve_dtype("fp16", cpu)
     with pytest.raises(PrecisionError, match="one of"):

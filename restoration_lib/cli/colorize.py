@@ -83,7 +83,7 @@ def add_cli(subparsers: Any) -> None:
     p.add_argument("--watermark", action="store_true", help="add a small 'DeOldify' mark at the bottom left")
     add_device_args(p)
     p.add_argument("--precision", choices=("exact", "fast"), default="exact",
-                   help="exact (float32, the official numbers) or fast (bfloat16 on CPU, float16 on GPU)")
+                   help="exact (float32, the official numbers) or fast (bfloat16 on CPUs with native bf16, else float32; float16 on GPU)")
     p.add_argument("--weights-dir", "--weights_dir", dest="weights_dir", default=None,
                    help="folder holding the downloaded checkpoints")
     p.add_argument("--max-pixels", type=float, default=None, metavar="MP",

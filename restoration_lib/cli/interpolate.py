@@ -27,7 +27,7 @@ def add_cli(subparsers: Any) -> None:
     p.add_argument("--t", type=float, default=0.5, help="time of the in-between image, 0 < t < 1 (images only)")
     p.add_argument("--model", default="rife-4.0", help=f"one of: {', '.join(available_models())} (default rife-4.0)")
     add_device_args(p, "cpu, cuda, mps (default: best available)")
-    p.add_argument("--precision", default="exact", choices=["exact", "fast"], help="fast: bf16 on CPU, fp16 on CUDA")
+    p.add_argument("--precision", default="exact", choices=["exact", "fast"], help="fast: bf16 on CPUs with native bf16 (else fp32), fp16 on CUDA")
     p.add_argument("--weights-dir", "--weights_dir", dest="weights_dir", default=None,
                    help="folder holding the checkpoints")
     p.add_argument("--scene-threshold", type=float, default=DEFAULT_SCENE_THRESHOLD,

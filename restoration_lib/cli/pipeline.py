@@ -46,7 +46,7 @@ def _stage_args(p: argparse.ArgumentParser, film: bool) -> None:
     g = p.add_argument_group("compute")
     add_device_args(g)
     g.add_argument("--precision", choices=["exact", "fast"], default="exact",
-                   help="exact = fp32 (default); fast = bf16 on CPU, fp16 on GPU")
+                   help="exact = fp32 (default); fast = bf16 on CPUs with native bf16 (else fp32), fp16 on GPU")
     g.add_argument("--weights-dir", "--weights_dir", dest="weights_dir", default=None,
                    help="folder of the downloaded checkpoints")
     g.add_argument("--max-pixels", type=float, default=None, metavar="MP",

@@ -312,7 +312,7 @@ class Colorizer:
             landscapes), ``"video"`` (stable architecture trained for flicker-free film), or a network returned
             by :func:`restoration_lib.models.load` (moved to ``device``/precision in place).
         device: ``None`` picks CUDA, then MPS, then CPU.
-        precision: ``"exact"`` (float32; the official numbers) or ``"fast"`` (bfloat16 on CPU, float16 on GPU).
+        precision: ``"exact"`` (float32; the official numbers) or ``"fast"`` (bfloat16 on CPUs with native bf16, float16 on GPU).
         weights_dir: folder of the downloaded checkpoints (default: the library's weights folder).
         progress: show progress bars for batches and videos.
         memory_budget: bytes a forward pass may use; ``None`` uses what the device has free at call time.

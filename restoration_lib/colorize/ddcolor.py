@@ -178,7 +178,7 @@ class DDColorizer:
             ConvNeXt-T, about 4× faster), or a network from ``models.load("ddcolor-large" | "ddcolor-tiny", ...)``
             (or any module mapping (1, 3, S, S) in [0, 1] to (1, 2, S, S) ab), moved to ``device`` in place.
         device: ``None`` picks CUDA, then MPS, then CPU.
-        precision: ``"exact"`` (float32, the official numbers) or ``"fast"`` (bfloat16 on CPU, float16 on GPU).
+        precision: ``"exact"`` (float32, the official numbers) or ``"fast"`` (bfloat16 on CPUs with native bf16, float16 on GPU).
         weights_dir: folder of the downloaded checkpoints (default: the library's weights folder).
         input_size: side of the square the network sees (default 512, the authors'; a multiple of 32, others are
             rounded with a warning). Larger keeps finer colour detail and costs time ∝ size².

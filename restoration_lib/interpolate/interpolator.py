@@ -68,7 +68,7 @@ class Interpolator:
             any ``nn.Module`` following RIFE's calling convention ``net(img0, img1, timestep, scale)``, or
             a :class:`~restoration_lib.interpolate.flow.FlowInterpolator`.
         device: ``None`` picks CUDA, then MPS, then CPU.
-        precision: ``"exact"`` (float32, reproduces the official numbers) or ``"fast"`` (bfloat16 on CPU,
+        precision: ``"exact"`` (float32, reproduces the official numbers) or ``"fast"`` (bfloat16 on CPUs with native bf16,
             float16 on CUDA, for the convolutions only; flows and warping stay float32).
         weights_dir: folder holding the checkpoints (default: see :func:`restoration_lib.weights.weights_dir`).
         scale: RIFE's flow resolution factor: 1.0 up to 1080p, 0.5 for 4K (changes the padding too).

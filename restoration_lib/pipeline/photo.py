@@ -70,7 +70,7 @@ class PhotoPipeline:
         colorize: colorize stage: :class:`ColorizeOptions`, dict, True, False, or a ``Colorizer``-like callable
             (wrap it in :class:`ColorizeStage` to give it options).
         device: ``None`` picks CUDA → MPS → CPU.
-        precision: ``"exact"`` (fp32) or ``"fast"`` (bf16 on CPU, fp16 on CUDA).
+        precision: ``"exact"`` (fp32) or ``"fast"`` (bf16 on CPUs with native bf16, fp16 on CUDA).
         weights_dir: folder of the checkpoints.
 
     Raises:

@@ -267,7 +267,7 @@ class ScratchDetector:
         checkpoints: where ``global_checkpoints.zip`` is (see :class:`GlobalCheckpoints`), or ``None``.
         weights_dir: the weights folder (when ``checkpoints`` is ``None``).
         device: ``None`` picks CUDA, then MPS, then CPU.
-        precision: ``"exact"`` (float32) or ``"fast"`` (bfloat16 on CPU, float16 on GPUs).
+        precision: ``"exact"`` (float32) or ``"fast"`` (bfloat16 on CPUs with native bf16, float16 on GPUs).
         threshold: sigmoid threshold (official 0.4, ``>=``).
 
     Example:

@@ -88,7 +88,7 @@ class Restorer:
         mode: ``"model"`` (the published networks; needs ``global_checkpoints.zip`` and, with ``faces``,
             ``face_checkpoints.zip``) or ``"classical"`` (no download; see the module docstring).
         device: ``None`` picks CUDA, then MPS, then CPU.
-        precision: ``"exact"`` (float32, the official numbers) or ``"fast"`` (bfloat16 on CPU, float16 on GPU).
+        precision: ``"exact"`` (float32, the official numbers) or ``"fast"`` (bfloat16 on CPUs with native bf16, float16 on GPU).
         weights_dir: the weights folder (default: see ``restoration_lib.weights``).
         checkpoints: ``global_checkpoints.zip`` or the folder it was unzipped into (default: weights registry).
         face_checkpoints: ``face_checkpoints.zip`` or its folder (default: weights registry).
