@@ -122,17 +122,28 @@ def _patient_node_registration(limit: float = 150.0):
         services.get_node = get_node
 
 
+_LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
 @pytest.fixture(scope="module")
 def cluster():
-    """A two-node Ray cluster on this machine (1 CPU each; Ray binds the machine's address, not 127.0.0.1, since
-    a driver rewrites 127.0.0.1 to that address) whose workers import this checkout and the test fakes."""
+    """A two-node Ray cluster on 127.0.0.1 (1 CPU each) whose workers import this checkout and the test fakes.
+
+    Ray binds a node to the machine's network address and rewrites a driver's 127.0.0.1 to it, unless its
+    single-host mode is on (the mode it uses on macOS and Windows, switched on here by its environment variable,
+    which the nodes and workers inherit): then every node, the driver and the workers use the loopback address.
+    """
     pytest.importorskip("ray", reason=f"Ray is not installed ({INSTALL_HINT})")
     import ray
+    from ray._private import ray_constants
     from ray.cluster_utils import Cluster
 
     old = os.environ.get("PYTHONPATH")
+    old_loopback = os.environ.get(_LOOPBACK_ENV)
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(TESTS)] + ([old] if old else []))
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ[_LOOPBACK_ENV] = "0"
+    old_const, ray_constants.ENABLE_RAY_CLUSTER = ray_constants.ENABLE_RAY_CLUSTER, False
     try:
         with _patient_node_registration():
             for attempt in range(3):
@@ -142,13 +153,20 @@ def cluster():
                 except Exception:  # noqa: BLE001 - a raylet aborts when its agents take > 15 s to start
                     if attempt == 2:
                         raise
+        assert c.address.startswith("127.0.0.1:"), c.address
         ray.init(address=c.address, log_to_driver=False)
-        assert len([n for n in ray.nodes() if n["Alive"]]) == 2
+        alive = [n for n in ray.nodes() if n["Alive"]]
+        assert len(alive) == 2 and {n["NodeManagerAddress"] for n in alive} == {"127.0.0.1"}, alive
         yield c
     finally:
         ray.shutdown()
         if "c" in locals():
             c.shutdown()
+        ray_constants.ENABLE_RAY_CLUSTER = old_const
+        if old_loopback is None:
+            os.environ.pop(_LOOPBACK_ENV, None)
+        else:
+            os.environ[_LOOPBACK_ENV] = old_loopback
         if old is None:
             os.environ.pop("PYTHONPATH", None)
         else:

@@ -38,7 +38,8 @@ from ..pipeline.options import FILM_COLORIZE, InterpolateOptions, RepairOptions
 from ..pipeline.stabilize import ChromaStabilizer
 from ..video.io import EncoderSettings, as_fraction, probe
 from ..video.timeline import DEFAULT_SCENE_THRESHOLD
-from .runtime import ProgressCounter, cached, connected, new_token, plan_resources, require_ray, unwrap
+from .runtime import (ProgressCounter, cached, connected, new_token, plan_resources, require_ray, unwrap,
+                      use_threads)
 
 __all__ = ["restore_film_ray", "segment_task"]
 
@@ -58,6 +59,8 @@ def _stages(job: dict):
     """(repair, colorize, interpolate, device) built once in this worker process for this run."""
     from ..device import pick_device, resolve_dtype
     from ..pipeline.options import build_colorize, build_interpolate, build_repair
+
+    use_threads(_spec(job).get("num_cpus", 1))
 
     def build():
         s = _spec(job)
@@ -232,7 +235,7 @@ def restore_film_ray(
     with connected(address) as ray:
         res = plan_resources(ray, workers, num_gpus, num_cpus)
         spec = {"repair": repair, "colorize": colorize, "interpolate": interpolate, "stabilize": stab_params,
-                "device": device, "precision": precision, "weights_dir": weights_dir}
+                "device": device, "precision": precision, "weights_dir": weights_dir, "num_cpus": res.num_cpus}
         job = {"token": new_token(), "spec": [ray.put(spec)],
                "source_path": str(src.resolve()) if shared_input else None}
         try:

@@ -12,7 +12,7 @@ from ..io import read_image, write_image
 from ..pipeline import folder as _local
 from ..pipeline.folder import FolderReport, PathLike
 from ..pipeline.options import ColorizeOptions, RepairOptions
-from .runtime import connected, plan_resources, require_ray, unwrap
+from .runtime import connected, plan_resources, require_ray, unwrap, use_threads
 
 __all__ = ["restore_folder_ray"]
 
@@ -25,6 +25,7 @@ class PhotoWorker:
     def __init__(self, spec: dict):
         from ..pipeline.photo import PhotoPipeline
 
+        use_threads(spec.get("num_cpus", 1))
         self.error: Optional[Exception] = None
         try:
             self.pipe = spec["pipeline"] or PhotoPipeline(
@@ -103,7 +104,7 @@ def restore_folder_ray(
     with connected(address) as ray:
         res = plan_resources(ray, workers, num_gpus, num_cpus)
         spec = ray.put({"pipeline": pipeline, "repair": repair, "colorize": colorize, "device": device,
-                        "precision": precision, "weights_dir": weights_dir})
+                        "precision": precision, "weights_dir": weights_dir, "num_cpus": res.num_cpus})
         actor_cls = ray.remote(PhotoWorker).options(max_restarts=3, max_task_retries=3, scheduling_strategy="SPREAD",
                                                     **res.options())
         actors = [actor_cls.remote(spec) for _ in range(res.workers)]

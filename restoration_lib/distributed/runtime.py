@@ -95,7 +95,8 @@ def plan_resources(ray, workers: Optional[int] = None, num_gpus: Optional[float]
     """Resources for the model stages from the cluster's totals.
 
     Defaults: one GPU per worker when the cluster has GPUs (and as many workers as GPUs); otherwise ``num_cpus``
-    (default 1) cores per worker and as many workers as fit in the cluster's CPUs.
+    cores per worker and as many workers as fit in the cluster's CPUs. Without ``num_cpus``: 1 core per worker,
+    or, when ``workers`` is given on a CPU cluster, the cluster's cores shared among them (at most one node's).
     """
     total = ray.cluster_resources()
     gpus = float(total.get("GPU", 0))
@@ -104,6 +105,12 @@ def plan_resources(ray, workers: Optional[int] = None, num_gpus: Optional[float]
         num_gpus = 1.0 if gpus >= 1 else 0.0
     if num_cpus is None:
         num_cpus = 1.0
+        if num_gpus == 0 and workers is not None and workers >= 1:
+            # the asked workers share the cores (one worker gets a whole node, as the single-machine run has),
+            # but no worker asks for more than the largest node has
+            biggest = max((float(n.get("Resources", {}).get("CPU", 0)) for n in ray.nodes() if n.get("Alive")),
+                          default=1.0)
+            num_cpus = float(max(1, int(min(biggest, cpus // workers))))
     if workers is None:
         workers = int(gpus // num_gpus) if num_gpus > 0 else int(cpus // max(num_cpus, 1e-9))
     if workers < 1:
@@ -134,6 +141,15 @@ def cached(key: str, build: Callable[[], Any]) -> Any:
                 del _CACHE[k]  # another run's models: free their memory
             _CACHE[key] = build()
         return _CACHE[key]
+
+
+def use_threads(num_cpus: float) -> None:
+    """Let this worker's torch use the cores its task or actor was given (at least one)."""
+    import torch
+
+    n = max(1, int(num_cpus))
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
 
 
 class ProgressCounter:

@@ -254,34 +254,28 @@ def filter_interpolation(image: torch.Tensor, flow: torch.Tensor, filters: torch
     y2 = torch.where(ok, y2, torch.zeros_like(y2))
     ix = x2.long()
     iy = y2.long()
-    alpha = (x2 - ix.to(torch.float32)).reshape(b * h * w, 1)
-    beta = (y2 - iy.to(torch.float32)).reshape(b * h * w, 1)
-    base = (torch.arange(b, device=dev) * (h * w)).view(b, 1, 1)
-    cols = [(ix + (k - 1)).clamp(0, w - 1) for k in range(4)]
-    rows = [(iy + (k - 1)).clamp(0, h - 1) * w + base for k in range(4)]
-    # taps (r, c) -> flat source index per output pixel, (B*H*W,)
-    idx = [[(rows[r] + cols[cc]).reshape(-1) for cc in range(4)] for r in range(4)]
-    src = image.permute(0, 2, 3, 1).reshape(b * h * w, c)  # channels last: one gather per pixel row
-    filt = filters.permute(0, 2, 3, 1).reshape(b * h * w, 16)
-    ok_flat = ok.reshape(b * h * w, 1)
-    out = torch.empty(b * h * w, c, device=dev, dtype=torch.float32)
-    step = max(1, _CHUNK_ELEMS // max(c, 1))
-    quads = {"TL": (0, 0), "TR": (0, 2), "BL": (2, 0), "BR": (2, 2)}
-    for s in range(0, b * h * w, step):
-        e = min(s + step, b * h * w)
-        acc = {}
-        for name, (r0, c0) in quads.items():
-            q = None
-            for r in (r0, r0 + 1):
-                for cc in (c0, c0 + 1):
-                    term = src.index_select(0, idx[r][cc][s:e]) * filt[s:e, 4 * r + cc:4 * r + cc + 1]
-                    q = term if q is None else q.add_(term)
-            acc[name] = q
-        a = alpha[s:e]
-        bb = beta[s:e]
-        val = ((1 - a) * (1 - bb)) * acc["TL"]
-        val += (a * (1 - bb)) * acc["TR"]
-        val += ((1 - a) * bb) * acc["BL"]
-        val += (a * bb) * acc["BR"]
+    alpha = x2 - ix.to(torch.float32)
+    beta = y2 - iy.to(torch.float32)
+    # each tap's weight: its filter value times the bilinear weight of its 2x2 quadrant (rows 0-1 take 1-beta,
+    # rows 2-3 beta; columns 0-1 take 1-alpha, columns 2-3 alpha), so one weighted sum of 16 taps per pixel
+    row_w = torch.stack((1 - beta, 1 - beta, beta, beta), -1)  # (B, H, W, 4)
+    col_w = torch.stack((1 - alpha, 1 - alpha, alpha, alpha), -1)
+    n = b * h * w
+    weights = ((row_w.unsqueeze(-1) * col_w.unsqueeze(-2)).reshape(b, h, w, 16)
+               * filters.permute(0, 2, 3, 1)).reshape(n, 1, 16)
+    offsets = torch.arange(-1, 3, device=dev)
+    cols = (ix.unsqueeze(-1) + offsets).clamp(0, w - 1)  # (B, H, W, 4)
+    rows = (iy.unsqueeze(-1) + offsets).clamp(0, h - 1) * w
+    base = (torch.arange(b, device=dev) * (h * w)).view(b, 1, 1, 1)
+    idx = ((rows + base).unsqueeze(-1) + cols.unsqueeze(-2)).reshape(n * 16)  # flat source row of each tap
+    src = image.permute(0, 2, 3, 1).reshape(n, c)  # channels last: one gathered row per tap
+    ok_flat = ok.reshape(n, 1)
+    out = torch.empty(n, c, device=dev, dtype=torch.float32)
+    step = max(1, _CHUNK_ELEMS // max(16 * c, 1))
+    taps = torch.empty(min(step, n) * 16, c, device=dev, dtype=torch.float32)  # reused: no fresh pages per chunk
+    for s in range(0, n, step):
+        e = min(s + step, n)
+        g = torch.index_select(src, 0, idx[s * 16:e * 16], out=taps[: (e - s) * 16]).view(e - s, 16, c)
+        val = torch.bmm(weights[s:e], g, out=out[s:e].unsqueeze(1)).squeeze(1)
         out[s:e] = torch.where(ok_flat[s:e], val, src[s:e])
     return out.view(b, h, w, c).permute(0, 3, 1, 2).contiguous()
