@@ -103,7 +103,8 @@ class ScratchDetectorSettings:
         dust_max_area: largest dust speck (px², at 512 px).
         dust_max_side: largest side of a speck's bounding box (px).
         dust_contrast: a speck's peak response (gray levels) must reach this.
-        dust_k: a speck's peak must also reach this many seed thresholds.
+        dust_k: a speck's peak must also reach this many seed thresholds to be sure (confidence 1), and at
+            least ``dust_k_min`` (confidence 0 there, linear in between).
         bright, dark: look for bright (emulsion scraped off, cracks) and/or dark (dirt, dust) damage.
         grow: dilation radius (px) of the final mask, to cover the damage's soft edges.
     """
@@ -115,7 +116,7 @@ class ScratchDetectorSettings:
     k_texture: float = 3.0
     floor: float = 18.0
     line_contrast: float = 14.0
-    max_edge: float = 0.7
+    max_edge: float = 0.6
     max_crowd: float = 0.1
     edge_sure: float = 0.45
     crowd_sure: float = 0.02
@@ -129,13 +130,14 @@ class ScratchDetectorSettings:
     dust_max_side: float = 14.0
     dust_contrast: float = 30.0
     dust_k: float = 1.5
+    dust_k_min: float = 1.25
     bright: bool = True
     dark: bool = True
     grow: int = 1
 
     def __post_init__(self) -> None:
         for name in ("max_width", "min_length", "k_high", "k_low", "k_texture", "floor", "line_contrast", "max_edge",
-                     "max_crowd", "crowd_level", "max_colour", "dust_max_area", "dust_max_side", "dust_contrast", "dust_k"):
+                     "max_crowd", "crowd_level", "max_colour", "dust_max_area", "dust_max_side", "dust_contrast", "dust_k", "dust_k_min"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"ScratchDetectorSettings.{name} must be > 0; got {getattr(self, name)}")
         for sure, limit in (("edge_sure", "max_edge"), ("crowd_sure", "max_crowd")):
@@ -150,6 +152,8 @@ class ScratchDetectorSettings:
             raise ValueError(f"ScratchDetectorSettings.link must be in [0, 3]; got {self.link}")
         if not self.window >= 5:
             raise ValueError(f"ScratchDetectorSettings.window must be >= 5; got {self.window}")
+        if self.dust_k_min > self.dust_k:
+            raise ValueError(f"ScratchDetectorSettings.dust_k_min must be <= dust_k ({self.dust_k}); got {self.dust_k_min}")
         if self.k_low > self.k_high:
             raise ValueError(f"ScratchDetectorSettings.k_low must be <= k_high ({self.k_high}); got {self.k_low}")
         if not 0 <= self.grow <= 5:
@@ -378,7 +382,7 @@ def _specks(cand: np.ndarray, resp: np.ndarray, ratio: np.ndarray, edge: np.ndar
     area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
     side = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]).astype(np.float64)
     keep = ((area <= s.dust_max_area * ws * ws) & (side <= s.dust_max_side * ws) & (f["peak"] >= s.dust_contrast)
-            & (f["ratio"] >= s.dust_k) & (f["edge"] <= s.max_edge * f["peak"])
+            & (f["ratio"] >= s.dust_k_min) & (f["edge"] <= s.max_edge * f["peak"])
             & (f["face"] < 0.05))  # never in a face: eyes, nostrils, teeth, catch-lights are specks too
     keep[0] = False
     keep &= _colour_misfit(rgb, labels, stats, np.flatnonzero(keep)) <= s.max_colour
@@ -389,6 +393,7 @@ def _specks(cand: np.ndarray, resp: np.ndarray, ratio: np.ndarray, edge: np.ndar
     crowd = np.zeros(n)
     crowd[ids] = ndimage.mean(_crowd(labels, stats, ids, every, int(round(16 * scale))), labels=labels, index=ids)
     conf = _ramp(f["edge"] / np.maximum(f["peak"], 1.0), s.edge_sure, s.max_edge) * _ramp(crowd, s.crowd_sure, s.max_crowd)
+    conf *= _ramp(-f["ratio"], -s.dust_k, -s.dust_k_min)
     conf[~keep] = 0
     return conf.astype(np.float32)[labels]
 
