@@ -161,7 +161,8 @@ def test_parameters_are_checked():
     for kw, match in (({"max_width": 0}, "max_width"), ({"k_low": 9.0}, "k_low"), ({"grow": 9}, "grow"),
                       ({"max_crowd": -1}, "max_crowd"), ({"edge_sure": 0.9}, "edge_sure"),
                       ({"crowd_sure": 0.5}, "crowd_sure"), ({"max_parallel": 1.5}, "max_parallel"),
-                      ({"window": 2}, "window"), ({"link": 5}, "link")):
+                      ({"window": 2}, "window"), ({"link": 5}, "link"), ({"twin_confidence": 2}, "twin_confidence"),
+                      ({"dust_k_min": 2.0}, "dust_k_min")):
         with pytest.raises(ValueError, match=match):
             ScratchDetectorSettings(**kw)
     with pytest.raises(ValueError, match="protect must have shape"):
@@ -294,3 +295,22 @@ def test_doubtful_pixels_move_part_of_the_way():
     fixed, _ = classical_repair(img, denoise=0, contrast=0, faces=False)
     only_bright = (bright > 0) & (dark == 0)
     assert np.all(fixed[only_bright] <= img[only_bright])
+
+
+def test_twin_specks_are_picture():
+    """Two specks alike in size and contrast close together (buttons, rivets) are mostly left alone; a lone
+    speck of the same kind is dust."""
+    import cv2
+
+    clean = _smooth_photo(256, 320, seed=4)
+    twins = clean.copy()
+    for c in ((150, 100), (150, 125)):
+        cv2.circle(twins, c, 3, (235, 235, 235), -1, cv2.LINE_AA)
+    _, bright, _ = detect_scratches_classical(twins, confidence=True)
+    assert bright[95:131, 145:156].max() <= 0.25
+    lone = clean.copy()
+    cv2.circle(lone, (150, 100), 3, (235, 235, 235), -1, cv2.LINE_AA)
+    _, bright, _ = detect_scratches_classical(lone, confidence=True)
+    assert bright[95:106, 145:156].max() == 1.0
+    _, bright, _ = detect_scratches_classical(twins, ScratchDetectorSettings(twin_radius=0), confidence=True)
+    assert bright[95:131, 145:156].max() == 1.0

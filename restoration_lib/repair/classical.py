@@ -10,11 +10,13 @@ Steps of :func:`classical_repair`, each with its own parameter:
 
 1. scratch-and-dust repair (``with_scratch``): :func:`detect_scratches_classical` marks thin bright and dark
    lines (morphological white top-hat and black-hat of the luminance, significant against the local texture,
-   grown by hysteresis) that are long, stand alone, do not follow image edges and have the near-neutral colour
-   of damage, and small isolated specks on a plain background; faces found by dlib (optional) get a
-   conservative mask (:func:`face_masks`). When in doubt a pixel is left alone. The mask is filled by OpenCV
-   inpainting (Telea by default, Navier–Stokes on request); the fill may only darken a bright scratch and only
-   lighten a dark one.
+   grown by hysteresis) that are long (broken hairlines linked), thin, have the near-neutral colour of damage
+   and, stretch by stretch, stand alone, follow no image edge and are not one of a row of parallel lines; and
+   small isolated specks on a plain background; faces found by dlib (optional) get a conservative mask
+   (:func:`face_masks`). Each marked pixel has a confidence in [0, 1]: the tests are ramps, not cut-offs, and
+   a pixel moves only that share of the way to its inpainted value (OpenCV inpainting, Telea by default,
+   Navier–Stokes on request), so a doubtful false alarm costs little. The fill may only darken a bright
+   scratch and only lighten a dark one.
 2. denoising (``denoise``, 0 = off): non-local means, strength from the estimated noise level.
 3. contrast (``contrast``, 0 = off): CLAHE on the lightness channel, mixed with the original lightness.
 
@@ -91,7 +93,7 @@ class ScratchDetectorSettings:
             runs along an edge or through texture is dropped, the rest kept.
         link: pieces of a line at most this many px (x 2) apart are one line for its length.
         max_parallel: a scratch is not one of a row or a grid: over the stretch of line in ``window``, the
-            share of it that has a thin structure of the same polarity beside it, at one same offset of 3–40 px
+            share of it that has a thin structure of the same polarity beside it, at one same offset of 5–45 px
             (``parallel_reach``) across the line, must stay below this (mortar between stones, lattices,
             rigging, window bars, stripes fail it); confidence falls linearly from 1 at half this value
             (1 = test off).
@@ -105,6 +107,10 @@ class ScratchDetectorSettings:
         dust_contrast: a speck's peak response (gray levels) must reach this.
         dust_k: a speck's peak must also reach this many seed thresholds to be sure (confidence 1), and at
             least ``dust_k_min`` (confidence 0 there, linear in between).
+        twin_radius: a speck with a twin, another speck of the same polarity within this distance (px, at
+            512 px) of about the same size (area within 2x) and contrast (within 1.5x), is picture (buttons,
+            rivets, lamps, eyes) more likely than dust: its confidence is multiplied by ``twin_confidence``;
+            ``twin_radius=0`` turns the test off.
         bright, dark: look for bright (emulsion scraped off, cracks) and/or dark (dirt, dust) damage.
         grow: dilation radius (px) of the final mask, to cover the damage's soft edges.
     """
@@ -131,6 +137,8 @@ class ScratchDetectorSettings:
     dust_contrast: float = 30.0
     dust_k: float = 1.5
     dust_k_min: float = 1.25
+    twin_radius: float = 64.0
+    twin_confidence: float = 0.25
     bright: bool = True
     dark: bool = True
     grow: int = 1
@@ -146,6 +154,10 @@ class ScratchDetectorSettings:
                                  f"got {getattr(self, sure)}")
         if not 0 < self.max_parallel <= 1:
             raise ValueError(f"ScratchDetectorSettings.max_parallel must be in (0, 1]; got {self.max_parallel}")
+        if not 0 <= self.twin_confidence <= 1:
+            raise ValueError(f"ScratchDetectorSettings.twin_confidence must be in [0, 1]; got {self.twin_confidence}")
+        if not self.twin_radius >= 0:
+            raise ValueError(f"ScratchDetectorSettings.twin_radius must be >= 0; got {self.twin_radius}")
         if not self.parallel_reach > 0:
             raise ValueError(f"ScratchDetectorSettings.parallel_reach must be > 0; got {self.parallel_reach}")
         if not 0 <= self.link <= 3:
@@ -394,6 +406,20 @@ def _specks(cand: np.ndarray, resp: np.ndarray, ratio: np.ndarray, edge: np.ndar
     crowd[ids] = ndimage.mean(_crowd(labels, stats, ids, every, int(round(16 * scale))), labels=labels, index=ids)
     conf = _ramp(f["edge"] / np.maximum(f["peak"], 1.0), s.edge_sure, s.max_edge) * _ramp(crowd, s.crowd_sure, s.max_crowd)
     conf *= _ramp(-f["ratio"], -s.dust_k, -s.dust_k_min)
+    if s.twin_radius > 0:
+        # a twin (a speck of about the same size and contrast nearby: buttons, rivets, lamps, eyes) is likely picture
+        pos = stats[:, :2] + stats[:, 2:4] / 2.0
+        small = np.flatnonzero((area <= s.dust_max_area * ws * ws) & (side <= s.dust_max_side * ws))
+        small = small[small > 0]
+        reach = s.twin_radius * scale
+        for j in ids:
+            o = small[small != j]
+            near = np.hypot(*(pos[o] - pos[j]).T) <= reach
+            alike = ((np.maximum(area[o], area[j]) <= 2 * np.minimum(area[o], area[j]))
+                     & (np.maximum(f["peak"][o], f["peak"][j]) <= 1.5 * np.minimum(f["peak"][o], f["peak"][j]))
+                     & (f["peak"][o] >= s.dust_contrast))
+            if np.any(near & alike):
+                conf[j] *= s.twin_confidence
     conf[~keep] = 0
     return conf.astype(np.float32)[labels]
 
@@ -415,9 +441,11 @@ def detect_scratches_classical(image_rgb_uint8: np.ndarray, settings: Optional[S
     """Classical scratch and dust detector (no network; part of the no-download mode).
 
     Finds thin bright and dark lines (white top-hat and black-hat of the luminance, significant against the
-    local texture, grown by hysteresis, parts wider than a scratch cut off) that are long, stand alone and do
-    not follow image edges, and small isolated stark specks on a plain background. Everything else (edges,
-    texture, text, eyes, lines of buildings) is left alone: when in doubt, a pixel is not marked.
+    local texture, grown by hysteresis, parts wider than a scratch cut off) that are long, have the colour of
+    damage and, judged stretch by stretch along them, stand alone, do not follow image edges and have no
+    parallel neighbour (rows, grids); and small isolated stark specks on a plain background. Everything else
+    (edges, texture, text, eyes, lines of buildings) is left alone. Each pixel gets a confidence: 1 where every
+    test passes with a margin (``*_sure`` settings), falling linearly to 0 at the limits.
 
     Args:
         image_rgb_uint8: ``(H, W, 3)`` uint8 RGB photo (``(H, W)`` gray accepted), at least 8×8.
