@@ -10,11 +10,13 @@ Steps of :func:`classical_repair`, each with its own parameter:
 
 1. scratch-and-dust repair (``with_scratch``): :func:`detect_scratches_classical` marks thin bright and dark
    lines (morphological white top-hat and black-hat of the luminance, significant against the local texture,
-   grown by hysteresis) that are long, stand alone, do not follow image edges and have the near-neutral colour
-   of damage, and small isolated specks on a plain background; faces found by dlib (optional) get a
-   conservative mask (:func:`face_masks`). When in doubt a pixel is left alone. The mask is filled by OpenCV
-   inpainting (Telea by default, Navier–Stokes on request); the fill may only darken a bright scratch and only
-   lighten a dark one.
+   grown by hysteresis) that are long (broken hairlines linked), thin, have the near-neutral colour of damage
+   and, stretch by stretch, stand alone, follow no image edge and are not one of a row of parallel lines; and
+   small isolated specks on a plain background; faces found by dlib (optional) get a conservative mask
+   (:func:`face_masks`). Each marked pixel has a confidence in [0, 1]: the tests are ramps, not cut-offs, and
+   a pixel moves only that share of the way to its inpainted value (OpenCV inpainting, Telea by default,
+   Navier–Stokes on request), so a doubtful false alarm costs little. The fill may only darken a bright
+   scratch and only lighten a dark one.
 2. denoising (``denoise``, 0 = off): non-local means, strength from the estimated noise level.
 3. contrast (``contrast``, 0 = off): CLAHE on the lightness channel, mixed with the original lightness.
 
@@ -66,22 +68,36 @@ class ScratchDetectorSettings:
     with the photo, widths never shrink below their 512-px values).
 
     Attributes:
-        max_width: widest scratch (px).
-        min_length: shortest scratch or crack (skeleton length, px).
+        max_width: widest scratch (px); judged stretch by stretch (pixels per skeleton pixel in ``window``).
+        min_length: shortest scratch or crack (skeleton length, px; pieces less than ``link`` px apart count
+            as one line, so a hairline broken into pieces is still long).
         k_high: seed threshold, in robust standard deviations of the local top-hat response.
         k_low: growing threshold (hysteresis), same unit.
         k_texture: a seed must also reach this multiple of the local 80th percentile of the response (busy
             texture, such as wood grain, stone, foliage, lattices, raises the threshold).
         floor: a seed's response must also reach this many gray levels.
         line_contrast: a scratch's median response (gray levels) must reach this.
-        max_edge: a scratch must not follow image edges: the median, along the line, of the largest luminance
-            difference between samples of the photo beside it (both sides, 1.5–6.5 px beyond its widest
-            rim), divided by the line's contrast, must stay below this (highlights along the rim of a cup or a
-            tyre, the edge of a shadow fail it). Specks: the same ratio over a square around them.
+        max_edge: a scratch must not follow image edges: the largest luminance difference between samples of
+            the photo beside it (both sides, 1.5–6.5 px beyond its widest rim), over the line's contrast
+            (both averaged over the stretch of line in ``window``; specks: the median spread of a square
+            around them over their peak), must stay below this (highlights along the rim of a cup or a tyre,
+            the edge of a shadow fail it). Confidence falls linearly from 1 at ``edge_sure`` to 0 here.
         max_crowd: a scratch or speck must stand alone: the share of pixels in a square of 33 px (at 512 px)
-            around it that hold faint thin structures of either polarity, not connected to any seed, must stay
-            below this (wood grain, stone, rigging, lattices, text, foliage fail it). The main guard against
-            harming a photo; raising it finds more damage in busy pictures and harms more of their detail.
+            around it that hold faint thin structures of either polarity, not connected to any seed (averaged
+            over the stretch of line in ``window``), must stay below this (wood grain, stone, rigging,
+            lattices, text, foliage fail it). Confidence falls linearly from 1 at ``crowd_sure`` to 0 here.
+        edge_sure, crowd_sure: below these values of the edge and crowd tests the detector is sure (confidence
+            1); between them and ``max_edge`` / ``max_crowd`` a pixel is only moved part of the way to its
+            inpainted value, so a doubtful false alarm costs little.
+        window: a line is judged stretch by stretch over this square (px): the part of a long scratch that
+            runs along an edge or through texture is dropped, the rest kept.
+        link: pieces of a line at most this many px (x 2) apart are one line for its length.
+        max_parallel: a scratch is not one of a row or a grid: over the stretch of line in ``window``, the
+            share of it that has a thin structure of the same polarity beside it, at one same offset of 5–45 px
+            (``parallel_reach``) across the line, must stay below this (mortar between stones, lattices,
+            rigging, window bars, stripes fail it); confidence falls linearly from 1 at half this value
+            (1 = test off).
+        parallel_reach: the largest offset (px, at 512 px) at which parallel structures are looked for.
         crowd_level: the faint structures counted for ``max_crowd`` reach this share of the seed threshold.
         max_colour: damage lays a near-neutral tone over the photo; a line or speck whose mean colour does not
             fit "its surroundings mixed with a gray" (relative least-squares residual above this) is a coloured
@@ -89,7 +105,12 @@ class ScratchDetectorSettings:
         dust_max_area: largest dust speck (px², at 512 px).
         dust_max_side: largest side of a speck's bounding box (px).
         dust_contrast: a speck's peak response (gray levels) must reach this.
-        dust_k: a speck's peak must also reach this many seed thresholds.
+        dust_k: a speck's peak must also reach this many seed thresholds to be sure (confidence 1), and at
+            least ``dust_k_min`` (confidence 0 there, linear in between).
+        twin_radius: a speck with a twin, another speck of the same polarity within this distance (px, at
+            512 px) of about the same size (area within 2x) and contrast (within 1.5x), is picture (buttons,
+            rivets, lamps, eyes) more likely than dust: its confidence is multiplied by ``twin_confidence``;
+            ``twin_radius=0`` turns the test off.
         bright, dark: look for bright (emulsion scraped off, cracks) and/or dark (dirt, dust) damage.
         grow: dilation radius (px) of the final mask, to cover the damage's soft edges.
     """
@@ -101,23 +122,50 @@ class ScratchDetectorSettings:
     k_texture: float = 3.0
     floor: float = 18.0
     line_contrast: float = 14.0
-    max_edge: float = 0.45
-    max_crowd: float = 0.04
+    max_edge: float = 0.6
+    max_crowd: float = 0.1
+    edge_sure: float = 0.45
+    crowd_sure: float = 0.02
+    window: float = 32.0
+    link: int = 1
+    max_parallel: float = 0.6
+    parallel_reach: float = 40.0
     crowd_level: float = 0.4
     max_colour: float = 0.35
     dust_max_area: float = 80.0
     dust_max_side: float = 14.0
     dust_contrast: float = 30.0
     dust_k: float = 1.5
+    dust_k_min: float = 1.25
+    twin_radius: float = 64.0
+    twin_confidence: float = 0.25
     bright: bool = True
     dark: bool = True
     grow: int = 1
 
     def __post_init__(self) -> None:
         for name in ("max_width", "min_length", "k_high", "k_low", "k_texture", "floor", "line_contrast", "max_edge",
-                     "max_crowd", "crowd_level", "max_colour", "dust_max_area", "dust_max_side", "dust_contrast", "dust_k"):
+                     "max_crowd", "crowd_level", "max_colour", "dust_max_area", "dust_max_side", "dust_contrast", "dust_k", "dust_k_min"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"ScratchDetectorSettings.{name} must be > 0; got {getattr(self, name)}")
+        for sure, limit in (("edge_sure", "max_edge"), ("crowd_sure", "max_crowd")):
+            if not 0 <= getattr(self, sure) <= getattr(self, limit):
+                raise ValueError(f"ScratchDetectorSettings.{sure} must be in [0, {limit}={getattr(self, limit)}]; "
+                                 f"got {getattr(self, sure)}")
+        if not 0 < self.max_parallel <= 1:
+            raise ValueError(f"ScratchDetectorSettings.max_parallel must be in (0, 1]; got {self.max_parallel}")
+        if not 0 <= self.twin_confidence <= 1:
+            raise ValueError(f"ScratchDetectorSettings.twin_confidence must be in [0, 1]; got {self.twin_confidence}")
+        if not self.twin_radius >= 0:
+            raise ValueError(f"ScratchDetectorSettings.twin_radius must be >= 0; got {self.twin_radius}")
+        if not self.parallel_reach > 0:
+            raise ValueError(f"ScratchDetectorSettings.parallel_reach must be > 0; got {self.parallel_reach}")
+        if not 0 <= self.link <= 3:
+            raise ValueError(f"ScratchDetectorSettings.link must be in [0, 3]; got {self.link}")
+        if not self.window >= 5:
+            raise ValueError(f"ScratchDetectorSettings.window must be >= 5; got {self.window}")
+        if self.dust_k_min > self.dust_k:
+            raise ValueError(f"ScratchDetectorSettings.dust_k_min must be <= dust_k ({self.dust_k}); got {self.dust_k_min}")
         if self.k_low > self.k_high:
             raise ValueError(f"ScratchDetectorSettings.k_low must be <= k_high ({self.k_high}); got {self.k_low}")
         if not 0 <= self.grow <= 5:
@@ -190,13 +238,13 @@ def _component_stats(cand: np.ndarray, values: dict[str, np.ndarray], how: dict[
 
 
 def _crowd(labels: np.ndarray, stats: np.ndarray, ids: np.ndarray, every: np.ndarray, radius: int) -> np.ndarray:
-    """Per component in ``ids``: the mean, over its pixels, of the share of OTHER candidate pixels (``every``
-    minus the component itself and the 3 px around it) in the ``2 radius + 1`` square around them."""
+    """Per pixel of the components in ``ids``: the share of OTHER candidate pixels (``every`` minus the component
+    itself and the 3 px around it) in the ``2 radius + 1`` square around it (0 elsewhere)."""
     import cv2  # noqa: PLC0415
 
     h, w = labels.shape
     k = 2 * radius + 1
-    out = np.zeros(stats.shape[0])
+    out = np.zeros((h, w), np.float32)
     for j in ids:
         x, y, bw, bh = (int(v) for v in stats[j, :4])
         x0, y0, x1, y1 = max(0, x - radius), max(0, y - radius), min(w, x + bw + radius), min(h, y + bh + radius)
@@ -204,8 +252,49 @@ def _crowd(labels: np.ndarray, stats: np.ndarray, ids: np.ndarray, every: np.nda
         near = cv2.dilate(own.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))) > 0
         other = (every[y0:y1, x0:x1] & ~near).astype(np.float32)  # not its own faint fringe either
         count = cv2.boxFilter(other, -1, (k, k), normalize=False, borderType=cv2.BORDER_CONSTANT)
-        out[j] = float(count[own].mean()) / (k * k)
+        out[y0:y1, x0:x1][own] = count[own] / (k * k)
     return out
+
+
+def _parallel(on: np.ndarray, win: int, same: np.ndarray, nx: np.ndarray, ny: np.ndarray, offsets) -> np.ndarray:
+    """Per pixel of ``on``: the largest share, over offsets across the line (both sides), of the stretch of line
+    around it (``win`` px) that has a thin structure of the same polarity (``same``) at that offset beside it. A
+    line in a grid or a row of parallel lines (mortar, lattices, rigging, window bars, stripes) has one."""
+    import cv2  # noqa: PLC0415
+
+    h, w = on.shape
+    ys, xs = np.nonzero(on)
+    best = np.zeros((h, w), np.float32)
+    if not ys.size:
+        return best
+    for o in offsets:
+        for sign in (1.0, -1.0):
+            px = xs + sign * o * nx[ys, xs]
+            py = ys + sign * o * ny[ys, xs]
+            v = cv2.remap(same, px.astype(np.float32)[None], py.astype(np.float32)[None], cv2.INTER_NEAREST,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)[0]
+            m = np.zeros((h, w), np.float32)
+            m[ys, xs] = v
+            best = np.maximum(best, _along(m, on, win))
+    return best
+
+
+def _ramp(value: np.ndarray, sure: float, limit: float) -> np.ndarray:
+    """Confidence from a test "``value`` must stay low": 1 up to ``sure``, falling linearly to 0 at ``limit``."""
+    if limit <= sure:
+        return (value <= sure).astype(np.float32)
+    return np.clip((limit - value) / (limit - sure), 0.0, 1.0).astype(np.float32)
+
+
+def _along(values: np.ndarray, cand: np.ndarray, size: int) -> np.ndarray:
+    """Per pixel of ``cand``: the mean of ``values`` over the candidate pixels in the ``size``-px square around it
+    (a long line is judged stretch by stretch, not as one whole)."""
+    import cv2  # noqa: PLC0415
+
+    c = cand.astype(np.float32)
+    num = cv2.boxFilter(values.astype(np.float32) * c, -1, (size, size), normalize=False)
+    den = cv2.boxFilter(c, -1, (size, size), normalize=False)
+    return num / np.maximum(den, 1e-6)
 
 
 def _colour_misfit(rgb: np.ndarray, labels: np.ndarray, stats: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -239,56 +328,100 @@ def _colour_misfit(rgb: np.ndarray, labels: np.ndarray, stats: np.ndarray, ids: 
 
 
 def _lines(cand: np.ndarray, resp: np.ndarray, edge: np.ndarray, every: np.ndarray, strict: np.ndarray,
-           s: ScratchDetectorSettings, scale: float, rgb: np.ndarray) -> np.ndarray:
-    """Keep the components of ``cand`` that are long thin lines, standing alone, along no image edge."""
+           s: ScratchDetectorSettings, scale: float, rgb: np.ndarray, beside=None) -> np.ndarray:
+    """Confidence (0..1) per pixel of ``cand`` that it belongs to a scratch or crack: the components must be long
+    thin lines of the colour of damage; stretch by stretch along them, they must stand alone and follow no
+    image edge (full confidence under the ``*_sure`` values, none beyond the limits, linear in between)."""
     import cv2  # noqa: PLC0415
     from skimage.morphology import skeletonize  # noqa: PLC0415
 
-    n, labels, stats, f = _component_stats(
-        cand, {"contrast": resp, "edge": edge, "face": strict.astype(np.float32)},
-        {"contrast": "median", "edge": "median", "face": "mean"})
+    out = np.zeros(cand.shape, np.float32)
+    n, labels, stats, f = _component_stats(cand, {"contrast": resp}, {"contrast": "median"})
     if n <= 1:
-        return np.zeros(cand.shape, bool)
-    area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
-    extent = np.hypot(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]).astype(np.float64)
-    length = np.maximum(np.bincount(labels[skeletonize(cand)], minlength=n).astype(np.float64), 1.0)
-    width = area / length
-    max_w = s.max_width * max(scale, 1.0) + 1.0  # measured width includes anti-aliased rims
+        return out
+    win = int(2 * round(0.5 * s.window * scale) + 1)
+    skel = skeletonize(cand)
+    # broken hairlines: pieces less than 2 px apart count as one line for its length
+    link = cv2.dilate(cand.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=s.link)
+    n_l, lab_l, st_l, _ = cv2.connectedComponentsWithStats(link, connectivity=8)
+    length = np.bincount(lab_l[skel], minlength=n_l).astype(np.float64)
+    extent = np.hypot(st_l[:, cv2.CC_STAT_WIDTH], st_l[:, cv2.CC_STAT_HEIGHT]).astype(np.float64) - 2 * s.link
     min_len = s.min_length * scale
-    c = f["contrast"]
-    keep = ((width <= max_w) & (length >= min_len) & (extent >= min_len) & (c >= s.line_contrast)
-            & (f["edge"] <= s.max_edge * c))
+    long_ = ((length >= min_len) & (extent >= min_len))[lab_l]
+    # thin, stretch by stretch: pixels per skeleton pixel around each pixel
+    max_w = s.max_width * max(scale, 1.0) + 1.0  # measured width includes anti-aliased rims
+    c = cand.astype(np.float32)
+    width = cv2.boxFilter(c, -1, (win, win), normalize=False) / np.maximum(
+        cv2.boxFilter(skel.astype(np.float32), -1, (win, win), normalize=False), 1.0)
+    keep = f["contrast"] >= s.line_contrast
+    keep[0] = False
+    keep &= _colour_misfit(rgb, labels, stats, np.flatnonzero(keep)) <= s.max_colour
+    keep[0] = False
+    keep_px = keep[labels] & long_ & (width <= max_w)
+    if not keep_px.any():
+        return out
+    keep = np.zeros(n, bool)
+    keep[np.unique(labels[keep_px])] = True
     keep[0] = False
     crowd = _crowd(labels, stats, np.flatnonzero(keep), every, int(round(16 * scale)))
-    keep &= crowd <= s.max_crowd
-    keep &= _colour_misfit(rgb, labels, stats, np.flatnonzero(keep)) <= s.max_colour
+    on = keep_px
+    ratio = _along(edge, on, win) / np.maximum(_along(resp, on, win), 1.0)
+    crowd_l = _along(crowd, on, win)
+    conf = _ramp(ratio, s.edge_sure, s.max_edge) * _ramp(crowd_l, s.crowd_sure, s.max_crowd)
+    if beside is not None and s.max_parallel < 1:
+        par = _parallel(on, win, *beside)
+        conf *= _ramp(par, 0.5 * s.max_parallel, s.max_parallel)
     # inside a face only long, stark lines (cracks across it) are taken
-    keep &= (f["face"] < 0.05) | ((length >= 2 * min_len) & (f["edge"] <= 0.5 * s.max_edge * c))
-    keep[0] = False
-    return keep[labels]
+    face = strict & ~((length >= 2 * min_len)[lab_l] & (ratio <= 0.5 * s.max_edge))
+    out[on & ~face] = conf[on & ~face]
+    return out
 
 
 def _specks(cand: np.ndarray, resp: np.ndarray, ratio: np.ndarray, edge: np.ndarray, every: np.ndarray,
             strict: np.ndarray, s: ScratchDetectorSettings, scale: float, rgb: np.ndarray) -> np.ndarray:
-    """Keep the components of ``cand`` that are small, stark, isolated specks on a plain background (dust)."""
+    """Confidence (0..1) per pixel of ``cand`` that it is dust: small, stark specks of the colour of damage,
+    alone on a plain background (full confidence under the ``*_sure`` values, none beyond the limits)."""
     import cv2  # noqa: PLC0415
+    from scipy import ndimage  # noqa: PLC0415
 
+    out = np.zeros(cand.shape, np.float32)
     n, labels, stats, f = _component_stats(
         cand, {"peak": resp, "ratio": ratio, "edge": edge, "face": strict.astype(np.float32)},
         {"peak": "maximum", "ratio": "maximum", "edge": "median", "face": "mean"})
     if n <= 1:
-        return np.zeros(cand.shape, bool)
+        return out
     ws = max(scale, 1.0)
     area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
     side = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]).astype(np.float64)
     keep = ((area <= s.dust_max_area * ws * ws) & (side <= s.dust_max_side * ws) & (f["peak"] >= s.dust_contrast)
-            & (f["ratio"] >= s.dust_k) & (f["edge"] <= s.max_edge * f["peak"])
+            & (f["ratio"] >= s.dust_k_min) & (f["edge"] <= s.max_edge * f["peak"])
             & (f["face"] < 0.05))  # never in a face: eyes, nostrils, teeth, catch-lights are specks too
     keep[0] = False
-    crowd = _crowd(labels, stats, np.flatnonzero(keep), every, int(round(16 * scale)))
-    keep &= crowd <= s.max_crowd
     keep &= _colour_misfit(rgb, labels, stats, np.flatnonzero(keep)) <= s.max_colour
-    return keep[labels]
+    keep[0] = False
+    ids = np.flatnonzero(keep)
+    if not ids.size:
+        return out
+    crowd = np.zeros(n)
+    crowd[ids] = ndimage.mean(_crowd(labels, stats, ids, every, int(round(16 * scale))), labels=labels, index=ids)
+    conf = _ramp(f["edge"] / np.maximum(f["peak"], 1.0), s.edge_sure, s.max_edge) * _ramp(crowd, s.crowd_sure, s.max_crowd)
+    conf *= _ramp(-f["ratio"], -s.dust_k, -s.dust_k_min)
+    if s.twin_radius > 0:
+        # a twin (a speck of about the same size and contrast nearby: buttons, rivets, lamps, eyes) is likely picture
+        pos = stats[:, :2] + stats[:, 2:4] / 2.0
+        small = np.flatnonzero((area <= s.dust_max_area * ws * ws) & (side <= s.dust_max_side * ws))
+        small = small[small > 0]
+        reach = s.twin_radius * scale
+        for j in ids:
+            o = small[small != j]
+            near = np.hypot(*(pos[o] - pos[j]).T) <= reach
+            alike = ((np.maximum(area[o], area[j]) <= 2 * np.minimum(area[o], area[j]))
+                     & (np.maximum(f["peak"][o], f["peak"][j]) <= 1.5 * np.minimum(f["peak"][o], f["peak"][j]))
+                     & (f["peak"][o] >= s.dust_contrast))
+            if np.any(near & alike):
+                conf[j] *= s.twin_confidence
+    conf[~keep] = 0
+    return conf.astype(np.float32)[labels]
 
 
 def _response(gray: np.ndarray, op: int, size: int, s: ScratchDetectorSettings, scale: float):
@@ -304,13 +437,15 @@ def _response(gray: np.ndarray, op: int, size: int, s: ScratchDetectorSettings, 
 
 def detect_scratches_classical(image_rgb_uint8: np.ndarray, settings: Optional[ScratchDetectorSettings] = None,
                                protect: Optional[np.ndarray] = None, strict: Optional[np.ndarray] = None,
-                               *, polarity: bool = False):
+                               *, polarity: bool = False, confidence: bool = False):
     """Classical scratch and dust detector (no network; part of the no-download mode).
 
     Finds thin bright and dark lines (white top-hat and black-hat of the luminance, significant against the
-    local texture, grown by hysteresis, parts wider than a scratch cut off) that are long, stand alone and do
-    not follow image edges, and small isolated stark specks on a plain background. Everything else (edges,
-    texture, text, eyes, lines of buildings) is left alone: when in doubt, a pixel is not marked.
+    local texture, grown by hysteresis, parts wider than a scratch cut off) that are long, have the colour of
+    damage and, judged stretch by stretch along them, stand alone, do not follow image edges and have no
+    parallel neighbour (rows, grids); and small isolated stark specks on a plain background. Everything else
+    (edges, texture, text, eyes, lines of buildings) is left alone. Each pixel gets a confidence: 1 where every
+    test passes with a margin (``*_sure`` settings), falling linearly to 0 at the limits.
 
     Args:
         image_rgb_uint8: ``(H, W, 3)`` uint8 RGB photo (``(H, W)`` gray accepted), at least 8×8.
@@ -318,10 +453,13 @@ def detect_scratches_classical(image_rgb_uint8: np.ndarray, settings: Optional[S
         protect: optional ``(H, W)`` bool, pixels never marked (e.g. eyes and mouth of a face).
         strict: optional ``(H, W)`` bool, where only long stark lines are taken and no specks (e.g. faces).
         polarity: also return the bright and dark masks.
+        confidence: also return the bright and dark confidences.
 
     Returns:
-        ``(H, W)`` uint8 mask, 255 = scratch or dust, 0 = intact; with ``polarity``, ``(mask, bright, dark)``
-        with two ``(H, W)`` bool masks.
+        ``(H, W)`` uint8 mask, 255 = scratch or dust (any confidence above 0), 0 = intact; with ``polarity``,
+        ``(mask, bright, dark)`` with two ``(H, W)`` bool masks; with ``confidence``, ``(mask, bright, dark)``
+        with two ``(H, W)`` float32 maps in [0, 1]: how sure the detector is that a pixel is bright (dark)
+        damage. :func:`classical_repair` moves each pixel that share of the way to the inpainted value.
     """
     import cv2  # noqa: PLC0415
 
@@ -351,7 +489,7 @@ def detect_scratches_classical(image_rgb_uint8: np.ndarray, settings: Optional[S
     for f in found:
         if f is not None:
             every |= f[0][2] | f[2][2]
-    masks = [np.zeros((h, w), bool), np.zeros((h, w), bool)]
+    masks = [np.zeros((h, w), np.float32), np.zeros((h, w), np.float32)]
     if every.any():
         # the photo as it would be without any candidate: the sides of a line are judged on it
         hole = cv2.dilate(every.astype(np.uint8), np.ones((3, 3), np.uint8))
@@ -377,22 +515,25 @@ def detect_scratches_classical(image_rgb_uint8: np.ndarray, settings: Optional[S
             if thin.any():
                 nx, ny = _normals(resp)
                 edge = _edge_along(smooth, nx, ny, (base, base + 2.5 * ws, base + 5 * ws))
-                masks[i] |= _lines(thin, resp, edge, lines_any, st, s, scale, rgb)
+                same = cv2.dilate((f[0][1] >= s.crowd_level).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(np.float32)
+                offsets = tuple(base + 2 + k * 3 * ws for k in range(int(s.parallel_reach * scale / (3 * ws)) + 1))
+                masks[i] = np.maximum(masks[i], _lines(thin, resp, edge, lines_any, st, s, scale, rgb,
+                                                       (same, nx, ny, offsets)))
             if dcand.any():
                 ring = _ring_spread(fill, dcand, k_dust)
-                masks[i] |= _specks(dcand, dresp, dratio, ring, lines_any, st, s, scale, rgb)
-    mask = masks[0] | masks[1]
-    if s.grow > 0 and mask.any():
+                masks[i] = np.maximum(masks[i], _specks(dcand, dresp, dratio, ring, lines_any, st, s, scale, rgb))
+    if s.grow > 0:
         g = 2 * s.grow + 1
         se = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (g, g))
-        masks = [cv2.dilate(m.astype(np.uint8), se) > 0 for m in masks]
-        mask = masks[0] | masks[1]
+        masks = [cv2.dilate(m, se) if m.any() else m for m in masks]
     if protect is not None:
         keep = ~np.asarray(protect, bool)
-        mask &= keep
-        masks = [m & keep for m in masks]
+        masks = [m * keep for m in masks]
+    mask = (masks[0] > 0) | (masks[1] > 0)
     out = mask.astype(np.uint8) * 255
-    return (out, masks[0], masks[1]) if polarity else out
+    if confidence:
+        return out, masks[0], masks[1]
+    return (out, masks[0] > 0, masks[1] > 0) if polarity else out
 
 
 def _ring_spread(fill: np.ndarray, cand: np.ndarray, size: int) -> np.ndarray:
@@ -511,6 +652,18 @@ def face_masks(image_rgb_uint8: np.ndarray, landmarks_path=None, weights_dir=Non
     return protect > 0, (strict > 0) | (protect > 0)
 
 
+def _soft_fill(image: np.ndarray, filled: np.ndarray, bright: np.ndarray, dark: np.ndarray) -> np.ndarray:
+    """Move each pixel towards the inpainted value by the detector's confidence. A bright scratch only added
+    light and a dark one only took it away: the fill never goes the other way (a pixel marked both ways may)."""
+    img = image.astype(np.float32)
+    fill = filled.astype(np.float32)
+    b, d = bright[..., None], dark[..., None]
+    fill = np.where((b > 0) & (d == 0), np.minimum(fill, img), fill)
+    fill = np.where((d > 0) & (b == 0), np.maximum(fill, img), fill)
+    conf = np.maximum(b, d)
+    return np.clip(np.rint(img + conf * (fill - img)), 0, 255).astype(np.uint8)
+
+
 def classical_repair(image_rgb_uint8: np.ndarray, with_scratch: bool = True, *, denoise: float = 0.5,
                      contrast: float = 0.5, faces: bool = True, inpaint_method: Literal["telea", "ns"] = "telea",
                      settings: Optional[ScratchDetectorSettings] = None) -> tuple[np.ndarray, np.ndarray]:
@@ -546,11 +699,8 @@ def classical_repair(image_rgb_uint8: np.ndarray, with_scratch: bool = True, *, 
             masks = face_masks(image)
             if masks is not None:
                 protect, strict = masks
-        mask, bright, dark = detect_scratches_classical(image, settings, protect, strict, polarity=True)
-        filled = inpaint(image, mask, method=inpaint_method)
-        # a bright scratch only added light and a dark one only took it away: the fill never goes the other way
-        out = np.where((bright & ~dark)[..., None], np.minimum(filled, image), filled)
-        out = np.where((dark & ~bright)[..., None], np.maximum(filled, image), out)
+        mask, bright, dark = detect_scratches_classical(image, settings, protect, strict, confidence=True)
+        out = _soft_fill(image, inpaint(image, mask, method=inpaint_method), bright, dark)
     else:
         mask = np.zeros(image.shape[:2], dtype=np.uint8)
         out = image.copy()
