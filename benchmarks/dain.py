@@ -8,7 +8,9 @@ Speed is reported against the machine's own matmul rate measured in the same chi
 for fast), as "% of matmul rate" = convolution FLOPs / time / matmul rate. The operators' share is measured
 with ``torch.profiler`` (time in restoration_lib.ops.dain functions over the whole forward).
 
-``--memory`` adds the 4K tiled run (budget: 8 GB RSS) and the 1080p untiled run (budget: 6 GB RSS).
+``--memory`` adds the 1080p untiled run (budget: 6 GB RSS) and one 1408-px tile run whole (a tiled 4K frame runs
+6 of these one after another, so its peak is this one's plus the 4K output accumulators, about 0.3 GB; budget
+8 GB); ``--memory-4k`` also runs the whole tiled 4K frame (about 6x the tile's time).
 ``--tiles 4K`` compares a tiled with an untiled run of a real frame pair resized to 4K (calibrated stand-in
 weights, so the flows and frames are plausible): the error away from the tile seams and at them.
 """
@@ -27,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import matmul_rate, peak_rss_bytes, print_table  # noqa: E402
 
-SIZES = {"720p": (720, 1280), "1080p": (1080, 1920), "4K": (2160, 3840), "small": (256, 448)}
+SIZES = {"720p": (720, 1280), "1080p": (1080, 1920), "4K": (2160, 3840), "small": (256, 448),
+         "tile": (1408, 1408)}  # "tile": one tile of a tiled run (the largest unit a 4K frame is cut into)
 
 
 def _net(model: str, precision: str):
@@ -69,21 +72,12 @@ def child(model: str, size: str, precision: str, profile: bool) -> dict:
         return adapter.infer(net, pa, pb, 0.5, 1.0)[..., :hh, :ww]
 
     with torch.inference_mode():
-        t = time.perf_counter()
-        call()
-        first = time.perf_counter() - t
-        with FlopCounterMode(display=False) as fc:
-            t = time.perf_counter()
+        with FlopCounterMode(display=False) as fc:  # also the warm-up run
             call()
-            counted = time.perf_counter() - t
-        seconds = min(first, counted)
-        op_share = None
+        spent = {"t": 0.0}
         if profile and model == "dain":
-            spent = {"t": 0.0}
-            originals = {}
             for name in ("correlation", "backward_warp", "depth_flow_projection", "filter_interpolation"):
                 fn = getattr(ops, name)
-                originals[name] = fn
 
                 def timed(*args, _fn=fn, **kw):
                     s = time.perf_counter()
@@ -92,11 +86,11 @@ def child(model: str, size: str, precision: str, profile: bool) -> dict:
                     finally:
                         spent["t"] += time.perf_counter() - s
 
-                for mod in (sys.modules["restoration_lib.archs.dain"],):
-                    setattr(mod, name, timed)
-            t = time.perf_counter()
-            call()
-            op_share = spent["t"] / (time.perf_counter() - t)
+                setattr(sys.modules["restoration_lib.archs.dain"], name, timed)
+        t = time.perf_counter()
+        call()
+        seconds = time.perf_counter() - t
+        op_share = spent["t"] / seconds if profile and model == "dain" else None
     rate = matmul_rate(dtype)
     flops = fc.get_total_flops()
     return {"model": model, "size": size, "precision": precision, "seconds": seconds,
@@ -217,7 +211,8 @@ def _spawn(args: list[str]) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", default="720p", choices=sorted(SIZES))
-    p.add_argument("--memory", action="store_true")
+    p.add_argument("--memory", action="store_true", help="peak RSS: 1080p untiled, and one tile of a tiled run")
+    p.add_argument("--memory-4k", action="store_true", help="with --memory: also a whole tiled 4K frame (long)")
     p.add_argument("--child", nargs=4, metavar=("MODEL", "SIZE", "PRECISION", "PROFILE"))
     p.add_argument("--memory-child", nargs=2, metavar=("SIZE", "TILED"))
     p.add_argument("--tiles", metavar="SIZE", choices=sorted(SIZES),
@@ -255,7 +250,9 @@ def main() -> None:
     print(f"per {args.size} frame, stand-in weights, one process per row")
     print_table(["model", "precision", "s / frame", "conv TFLOP", "% of matmul rate", "custom ops", "peak RSS GB"], rows)
     if args.memory:
-        mem = [_spawn(["--memory-child", "1080p", "0"]), _spawn(["--memory-child", "4K", "1"])]
+        mem = [_spawn(["--memory-child", "1080p", "0"]), _spawn(["--memory-child", "tile", "0"])]
+        if args.memory_4k:
+            mem.append(_spawn(["--memory-child", "4K", "1"]))
         print_table(["size", "tiled", "s", "peak RSS GB"],
                     [[m["size"], m["tiled"], f"{m['seconds']:.0f}", f"{m['peak_rss_gb']:.2f}"] for m in mem])
 
