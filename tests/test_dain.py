@@ -235,3 +235,24 @@ def test_cuda_matches_cpu(reference_dir, make_checkpoint):
         out = net(torch.from_numpy(z["frame0"]).cuda(), torch.from_numpy(z["frame1"]).cuda()).cpu()
     d = (out - torch.from_numpy(z["output_rectified"])).abs()
     assert (d <= 1e-4).float().mean().item() >= 0.999
+
+
+@pytest.mark.cuda
+def test_fast_mode_on_cuda_keeps_45_db(reference_dir, make_checkpoint, data_dir):
+    """float16 fast mode against exact mode on a real frame pair (calibrated stand-in weights, plausible frames)."""
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    from PIL import Image
+
+    case = "dain_calib_bikes040_crop112x96_seed3"
+    p = reference_dir / "dain" / f"{case}.json"
+    if not p.exists():
+        pytest.skip(f"fixture {case} absent")
+    meta = json.loads(p.read_text())
+    sd = _state_dict(make_checkpoint, reference_dir, meta["seed"], meta["calibration"])
+    a, b = (np.asarray(Image.open(data_dir / "frames" / "bikes_040" / f"{i}.png").convert("RGB"))[:256, :448].copy()
+            for i in (0, 2))
+    exact = Interpolator(models.load("dain", sd), device="cuda")(a, b).astype(np.float64)
+    fast = Interpolator(models.load("dain", sd), device="cuda", precision="fast")(a, b).astype(np.float64)
+    mse = ((fast - exact) ** 2).mean()
+    assert 10 * np.log10(255.0**2 / max(mse, 1e-12)) >= 45.0
