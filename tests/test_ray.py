@@ -340,3 +340,42 @@ def test_interrupted_film_driver_rerun_resumes_to_identical_bytes(cluster, data_
     assert rep.chunks == 5 and 1 <= rep.resumed_chunks == finished < 5
     local = restore_film(src, tmp_path / "local.mp4", colorize=SlowColorizer(0.0), duration=1.6, **FILM)
     assert local.chunks == 5 and _sha(dst) == _sha(tmp_path / "local.mp4")
+
+
+class _FakeRay:
+    """What plan_resources reads of a cluster: its totals and its nodes."""
+
+    def __init__(self, nodes: list[dict]):
+        self._nodes = [{"Alive": True, "Resources": r} for r in nodes]
+
+    def cluster_resources(self) -> dict:
+        total: dict = {}
+        for n in self._nodes:
+            for k, v in n["Resources"].items():
+                total[k] = total.get(k, 0) + v
+        return total
+
+    def nodes(self) -> list[dict]:
+        return self._nodes
+
+
+@pytest.mark.parametrize("workers, cpus, want", [
+    (None, None, (1.0, 4)),  # one 1-core worker per core
+    (1, None, (2.0, 1)),     # one worker gets a whole node, no more than a node has
+    (2, None, (2.0, 2)),
+    (4, None, (1.0, 4)),
+    (8, None, (1.0, 8)),     # more workers than cores: 1 core each (Ray queues them)
+    (2, 1.0, (1.0, 2)),      # num_cpus as given
+])
+def test_plan_resources_shares_the_cores_among_the_workers_asked_for(workers, cpus, want):
+    from restoration_lib.distributed.runtime import plan_resources
+
+    res = plan_resources(_FakeRay([{"CPU": 2.0}, {"CPU": 2.0}]), workers, None, cpus)
+    assert (res.num_cpus, res.workers) == want and res.num_gpus == 0.0
+
+
+def test_plan_resources_on_gpu_nodes_gives_each_worker_a_gpu():
+    from restoration_lib.distributed.runtime import plan_resources
+
+    res = plan_resources(_FakeRay([{"CPU": 16.0, "GPU": 2.0}, {"CPU": 16.0, "GPU": 2.0}]))
+    assert (res.num_gpus, res.num_cpus, res.workers) == (1.0, 1.0, 4)
