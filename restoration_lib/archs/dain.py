@@ -304,7 +304,7 @@ class DAIN(nn.Module):
         self.rectifyNet = RectifyNet(3 + 3 + 3 + 2 + 2 + 16 * 2 + 2 * (3 * 64 + 3 + 1), 128)
         self.flownets = PWCDCNet()
         self.depthNet = build_hourglass()
-        self.split_rectify_above = 1 << 20
+        self.split_rectify_above = 1 << 18
         self.ctx_chunk = 64
 
     # -- parts -------------------------------------------------------------------------------------------
