@@ -217,19 +217,23 @@ def test_tiled_matches_untiled(data_dir):
     assert psnr >= 30
 
 
+def _calibrated_case(reference_dir, make_checkpoint, case: str = "dain_calib_bikes040_crop112x96_seed3"):
+    """A calibrated fixture case: its arrays and its stand-in state_dict (skips when the fixture is absent)."""
+    p = reference_dir / "dain" / f"{case}.json"
+    if not p.exists():
+        pytest.skip(f"fixture {case} absent")
+    meta = json.loads(p.read_text())
+    return np.load(p.with_suffix(".npz")), _state_dict(make_checkpoint, reference_dir, meta["seed"], meta["calibration"])
+
+
 @pytest.mark.cuda
 def test_cuda_matches_cpu(reference_dir, make_checkpoint):
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
     from restoration_lib.device import full_fp32
 
-    case = "dain_calib_bikes040_crop112x96_seed3"
-    p = reference_dir / "dain" / f"{case}.json"
-    if not p.exists():
-        pytest.skip(f"fixture {case} absent")
-    meta = json.loads(p.read_text())
-    z = np.load(p.with_suffix(".npz"))
-    net = models.load("dain", _state_dict(make_checkpoint, reference_dir, meta["seed"], meta["calibration"]), device="cuda")
+    z, sd = _calibrated_case(reference_dir, make_checkpoint)
+    net = models.load("dain", sd, device="cuda")
     dev = torch.device("cuda")
     with torch.no_grad(), full_fp32(dev, torch.float32):
         out = net(torch.from_numpy(z["frame0"]).cuda(), torch.from_numpy(z["frame1"]).cuda()).cpu()
@@ -244,12 +248,7 @@ def test_fast_mode_on_cuda_keeps_45_db(reference_dir, make_checkpoint, data_dir)
         pytest.skip("no CUDA device")
     from PIL import Image
 
-    case = "dain_calib_bikes040_crop112x96_seed3"
-    p = reference_dir / "dain" / f"{case}.json"
-    if not p.exists():
-        pytest.skip(f"fixture {case} absent")
-    meta = json.loads(p.read_text())
-    sd = _state_dict(make_checkpoint, reference_dir, meta["seed"], meta["calibration"])
+    _, sd = _calibrated_case(reference_dir, make_checkpoint)
     a, b = (np.asarray(Image.open(data_dir / "frames" / "bikes_040" / f"{i}.png").convert("RGB"))[:256, :448].copy()
             for i in (0, 2))
     exact = Interpolator(models.load("dain", sd), device="cuda")(a, b).astype(np.float64)
